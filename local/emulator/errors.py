@@ -1,0 +1,77 @@
+"""Service errors, rendered in the rest-json form botocore turns into modeled exceptions."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ApiError(Exception):
+    """An AWS-style error: the modeled error shape name, its HTTP status and a message.
+
+    The HTTP status of each modeled error is read from botocore's model by the server
+    (``error.httpStatusCode``); ``default_status`` is only the fallback for names the
+    model does not define (e.g. ``UnknownOperationException``).
+    """
+
+    code: ClassVar[str] = "InternalServiceError"
+    default_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequestError(ApiError):
+    """``InvalidRequestException`` (400): a request the service refuses as malformed or not allowed."""
+
+    code = "InvalidRequestException"
+    default_status = 400
+
+
+class ResourceNotFoundError(ApiError):
+    """``ResourceNotFoundException`` (404): an identifier that names nothing."""
+
+    code = "ResourceNotFoundException"
+    default_status = 404
+
+
+class DuplicateResourceError(ApiError):
+    """``DuplicateResourceException`` (409): a data integration name already taken."""
+
+    code = "DuplicateResourceException"
+    default_status = 409
+
+
+class ResourceQuotaExceededError(ApiError):
+    """``ResourceQuotaExceededException`` (429): too many concurrent export jobs."""
+
+    code = "ResourceQuotaExceededException"
+    default_status = 429
+
+
+class ThrottlingError(ApiError):
+    """``ThrottlingException`` (429): injected by the ``throttle_rate`` knob."""
+
+    code = "ThrottlingException"
+    default_status = 429
+
+
+class InternalServiceError(ApiError):
+    """``InternalServiceError`` (500): injected by the ``internal_error_rate`` knob."""
+
+    code = "InternalServiceError"
+    default_status = 500
+
+
+class AccessDeniedError(ApiError):
+    """``AccessDeniedException`` (403): unsigned/wrongly scoped requests or denied operations."""
+
+    code = "AccessDeniedException"
+    default_status = 403
+
+
+class UnknownOperationError(ApiError):
+    """No operation of the model matches the method and path (what AWS front ends answer)."""
+
+    code = "UnknownOperationException"
+    default_status = 404

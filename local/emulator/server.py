@@ -1,0 +1,281 @@
+"""The HTTP front end: rest-json for the AWS API (routed from botocore's model) plus ``/_emulator/*`` controls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from pydantic import ValidationError
+
+from local.emulator.backend import Backend
+from local.emulator.config import EmulatorConfig
+from local.emulator.errors import AccessDeniedError, ApiError, InternalServiceError, InvalidRequestError
+from local.emulator.model import (
+    IMPLEMENTED_OPERATIONS,
+    UnsupportedOperationError,
+    error_status,
+    match_route,
+    parse_request,
+    serialize_output,
+    service_model,
+    validate_input,
+)
+
+logger = logging.getLogger("local.emulator")
+
+CONTROL_PREFIX = "/_emulator/"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/,\s]+)/(?P<service>[^/,\s]+)/aws4_request")
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def make_s3_client_factory(region: str, endpoint_url: str | None) -> Any:
+    """Return a factory of S3 clients the export jobs write with.
+
+    Credentials come from the environment when present, else the dummy ``testing`` pair, so the
+    emulator never walks the default chain out to an instance-metadata endpoint.
+    """
+
+    def factory() -> Any:
+        session = boto3.session.Session()
+        kwargs: dict[str, Any] = {}
+        if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
+            kwargs = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        return session.client(
+            "s3",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}),
+            **kwargs,
+        )
+
+    return factory
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_error(self, error: ApiError) -> None:
+        status = error_status(error.code, error.default_status)
+        self._send(status, {"Message": error.message}, {"x-amzn-ErrorType": error.code})
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        raw_path, _, raw_query = self.path.partition("?")
+        try:
+            if raw_path.startswith(CONTROL_PREFIX):
+                self._send(200, self._control(raw_path[len(CONTROL_PREFIX) :].rstrip("/"), body))
+            else:
+                self._send(200, self._api(raw_path, raw_query, body))
+        except ApiError as err:
+            self._send_error(err)
+        except Exception as exc:  # an emulator bug must still answer in the service's error format
+            logger.exception("emulator failure on %s %s", self.command, self.path)
+            self._send_error(InternalServiceError(f"Emulator internal error: {type(exc).__name__}: {exc}"))
+
+    def _check_signature(self) -> None:
+        backend = self.server.backend
+        auth = self.headers.get("Authorization", "")
+        found = _CREDENTIAL.search(auth)
+        if not auth.startswith("AWS4-HMAC-SHA256") or not found:
+            raise AccessDeniedError("Missing Authentication Token: requests must be signed with SigV4")
+        signing_name = service_model().signing_name
+        if found["service"] != signing_name:
+            raise AccessDeniedError(
+                f"Credential should be scoped to correct service: '{signing_name}' (got '{found['service']}')"
+            )
+        if found["region"] != backend.region:
+            raise AccessDeniedError(
+                f"Credential should be scoped to a valid region: this endpoint serves '{backend.region}' "
+                f"(request signed for '{found['region']}')"
+            )
+
+    def _api(self, raw_path: str, raw_query: str, body: bytes) -> dict[str, Any]:
+        operation, labels = match_route(self.command, raw_path)
+        if operation not in IMPLEMENTED_OPERATIONS:
+            raise UnsupportedOperationError(f"The local AppIntegrations emulator does not implement {operation}")
+        self._check_signature()
+        backend = self.server.backend
+        backend.before_call(operation)
+        params = parse_request(operation, labels, raw_query, dict(self.headers.items()), body)
+        validate_input(operation, params)
+        return serialize_output(operation, backend.handle(operation, params))
+
+    def _json_body(self, body: bytes) -> Any:
+        try:
+            return json.loads(body or b"{}")
+        except ValueError as exc:
+            raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+
+    def _control(self, name: str, body: bytes) -> dict[str, Any]:
+        backend = self.server.backend
+        method = self.command
+        if name == "config" and method == "GET":
+            return backend.config.model_dump()
+        if name == "config" and method == "POST":
+            partial = self._json_body(body)
+            if not isinstance(partial, dict):
+                raise InvalidRequestError("config body must be a JSON object of EmulatorConfig fields")
+            try:
+                return backend.update_config(partial).model_dump()
+            except ValidationError as exc:
+                raise InvalidRequestError(f"Invalid emulator config: {_pydantic_message(exc)}") from None
+        if name == "objects" and method == "POST":
+            return backend.seed_objects(self._json_body(body))
+        if name == "jobs" and method == "GET":
+            return {"jobs": backend.jobs_snapshot()}
+        if name == "reset" and method == "POST":
+            backend.reset()
+            return {}
+        if name == "health" and method == "GET":
+            return {"status": "ok", "nowMs": backend.now_ms(), "region": backend.region, "account": backend.account_id}
+        raise InvalidRequestError(f"Unknown emulator control endpoint {method} {CONTROL_PREFIX}{name}")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    backend: Backend
+
+
+class EmulatorServer:
+    """A local AppIntegrations (Customer Profiles bulk export) endpoint for an unchanged boto3 client.
+
+    Point boto3 at it with ``endpoint_url=emu.url`` or ``AWS_ENDPOINT_URL_APPINTEGRATIONS=emu.url``.
+    Exports are written to S3 through ``s3_endpoint_url`` (``None``: boto3's own resolution, e.g.
+    inside moto's ``mock_aws``).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        s3_endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        config: EmulatorConfig | None = None,
+    ) -> None:
+        if host not in _LOOPBACK_HOSTS:
+            # The offline stack must never be reachable from outside this machine.
+            raise ValueError(f"EmulatorServer binds to loopback only (got host {host!r})")
+        if not re.fullmatch(r"\d{12}", account_id):
+            raise ValueError(f"account_id must be 12 digits (got {account_id!r})")
+        self.host = host
+        self.requested_port = port
+        self.s3_endpoint_url = s3_endpoint_url
+        self.region = region
+        self.account_id = account_id
+        self.backend = Backend(
+            region=region,
+            account_id=account_id,
+            config=config or EmulatorConfig(),
+            s3_client_factory=make_s3_client_factory(region, s3_endpoint_url),
+        )
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (known once started)."""
+        if self._httpd is None:
+            raise RuntimeError("EmulatorServer is not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the endpoint URL for boto3 and for EmulatorControl."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The current configuration (a copy)."""
+        return self.backend.config
+
+    def configure(self, **changes: Any) -> EmulatorConfig:
+        """Change knobs in-process (same semantics as ``POST /_emulator/config``)."""
+        return self.backend.update_config(changes)
+
+    def start(self) -> EmulatorServer:
+        """Bind and serve on a daemon thread; returns self (non-blocking)."""
+        if self._httpd is not None:
+            raise RuntimeError("EmulatorServer is already started")
+        httpd = _Server((self.host, self.requested_port), _Handler)
+        httpd.backend = self.backend
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="appintegrations-emulator", daemon=True)
+        self._thread.start()
+        logger.info("AppIntegrations emulator listening on %s", self.url)
+        return self
+
+    def reset(self) -> None:
+        """Forget every data integration, association, job and seeded object; restore the initial config."""
+        self.backend.reset()
+
+    def stop(self) -> None:
+        """Stop serving, stop running jobs and release the port."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.backend.shutdown()
+
+    def __enter__(self) -> EmulatorServer:
+        if self._httpd is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
