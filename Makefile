@@ -1,0 +1,56 @@
+# One target per job. Every target creates .venv itself, so each works from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The Lambda runtime's Python, needed by `sam build` (pyenv names it 3.13.x).
+PY313 ?= $(shell command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin 2>/dev/null | head -1)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: all demo serve test lint typecheck unit e2e validate build bench clean
+
+all: test
+
+$(STAMP): pyproject.toml layers/common/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the whole pipeline offline over several simulated days
+	$(BIN)/python -m local demo
+
+serve: $(STAMP)  ## the offline stack, serving until interrupted
+	$(BIN)/python -m local serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+validate: $(STAMP)  ## sam validate --lint (cfn-lint inside) and statelint on the ASL
+	$(BIN)/sam validate --lint --template template.yaml
+	$(BIN)/python -m local.checks statelint statemachine/export.asl.json
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not e2e"
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest tests -m e2e
+
+test: $(STAMP)  ## what CI runs: lint, types, template checks, every test
+	$(MAKE) --no-print-directory lint typecheck validate
+	$(BIN)/python -m pytest tests
+
+build: $(STAMP)  ## sam build (needs python3.13 on PATH for the runtime)
+	PATH="$(PY313):$$PATH" $(BIN)/sam build --template template.yaml
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""The export bucket: listing a job's files, counting their records, writing manifests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cpexport.clients import client
+from cpexport.clients.translate import translated
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    key: str
+    size: int
+    etag: str
+
+
+class ExportBucket:
+    """Read and write the export bucket through paginators."""
+
+    def __init__(self, bucket: str, api: Any | None = None) -> None:
+        self.bucket = bucket
+        self._api = api if api is not None else client("s3")
+
+    def list_folders(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
+        """Immediate sub-folders of `prefix` (CommonPrefixes), in key order, after `start_after`."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        with translated("ListObjectsV2"):
+            for page in self._api.get_paginator("list_objects_v2").paginate(**kwargs):
+                for common in page.get("CommonPrefixes", []):
+                    yield str(common["Prefix"])
+
+    def list_files(self, prefix: str) -> Iterator[ExportedFile]:
+        """Every object under `prefix`."""
+        with translated("ListObjectsV2"):
+            for page in self._api.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ExportedFile(key=item["Key"], size=int(item["Size"]), etag=str(item["ETag"]).strip('"'))
+
+    def count_lines(self, key: str) -> int:
+        """Records in a JSON Lines file: its non-empty lines, read as a stream."""
+        with translated("GetObject"):
+            body = self._api.get_object(Bucket=self.bucket, Key=key)["Body"]
+            count = 0
+            for line in body.iter_lines():
+                if line.strip():
+                    count += 1
+            return count
+
+    def put_json(self, key: str, document: Any, kms_key_arn: str | None = None) -> None:
+        """Write a JSON document (encrypted with the export key when one is given)."""
+        extra: dict[str, Any] = {}
+        if kms_key_arn:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn}
+        with translated("PutObject"):
+            self._api.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=json.dumps(document, indent=2, sort_keys=True).encode(),
+                ContentType="application/json",
+                **extra,
+            )

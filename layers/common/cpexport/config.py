@@ -1,0 +1,117 @@
+"""The functions' environment, read once into one settings model."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cpexport.errors import ConfigurationError
+from cpexport.models import UtcDatetime
+
+# The documented worst-case ingestion lag of bulk export: a window must end this long before now.
+MIN_SAFETY_LAG_MINUTES = 30
+MAX_CONCURRENT_EXPORT_JOBS = 20
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseModel):
+    """Everything a function needs to know about its deployment (from template.yaml's environment)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stack_name: str = Field(min_length=1)
+    account_id: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(min_length=1)
+    domain_names: list[str] = Field(min_length=1)
+    object_types: list[str] = Field(min_length=1)
+    export_bucket_name: str = Field(min_length=3)
+    export_prefix: str = ""
+    kms_key_arn: str = Field(pattern=r"^arn:aws[-a-z]*:kms:")
+    state_table_name: str = Field(min_length=1)
+    idempotency_table_name: str = ""
+    topic_arn: str = ""
+    event_bus_name: str = "default"
+    event_source: str = "customer-profiles-export"
+    safety_lag_minutes: int = Field(default=MIN_SAFETY_LAG_MINUTES, ge=MIN_SAFETY_LAG_MINUTES)
+    initial_start_time: UtcDatetime
+    max_concurrent_exports: int = Field(default=5, ge=1, le=MAX_CONCURRENT_EXPORT_JOBS)
+    export_timeout_hours: float = Field(default=24, gt=0)
+    poll_initial_seconds: int = Field(default=10, ge=1)
+    poll_max_seconds: int = Field(default=3600, ge=1)
+    poll_growth: float = Field(default=1.5, ge=1)
+    # Just after an update, List can still show the previous job: a terminal status for the same
+    # window seen this soon after a re-run is not trusted.
+    status_grace_seconds: int = Field(default=120, ge=0)
+    count_records: bool = True
+
+    _split_domains = field_validator("domain_names", "object_types", mode="before")(_split_list)
+
+    @field_validator("export_prefix")
+    @classmethod
+    def _strip_slashes(cls, value: str) -> str:
+        return value.strip("/")
+
+    @property
+    def destination_uri(self) -> str:
+        """The association's DestinationURI: `s3://bucket` or `s3://bucket/prefix`."""
+        suffix = f"/{self.export_prefix}" if self.export_prefix else ""
+        return f"s3://{self.export_bucket_name}{suffix}"
+
+    @property
+    def initial_start(self) -> datetime:
+        return self.initial_start_time
+
+
+_ENV_NAMES = {
+    "stack_name": "STACK_NAME",
+    "account_id": "ACCOUNT_ID",
+    "region": "AWS_REGION",
+    "domain_names": "DOMAIN_NAMES",
+    "object_types": "OBJECT_TYPES",
+    "export_bucket_name": "EXPORT_BUCKET_NAME",
+    "export_prefix": "EXPORT_PREFIX",
+    "kms_key_arn": "KMS_KEY_ARN",
+    "state_table_name": "STATE_TABLE_NAME",
+    "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
+    "topic_arn": "NOTIFICATION_TOPIC_ARN",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "event_source": "EVENT_SOURCE",
+    "safety_lag_minutes": "SAFETY_LAG_MINUTES",
+    "initial_start_time": "INITIAL_START_TIME",
+    "max_concurrent_exports": "MAX_CONCURRENT_EXPORTS",
+    "export_timeout_hours": "EXPORT_TIMEOUT_HOURS",
+    "poll_initial_seconds": "POLL_INITIAL_SECONDS",
+    "poll_max_seconds": "POLL_MAX_SECONDS",
+    "poll_growth": "POLL_GROWTH",
+    "status_grace_seconds": "STATUS_GRACE_SECONDS",
+    "count_records": "COUNT_RECORDS",
+}
+
+
+def load_settings(environ: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
+    """Read the settings from an environment; a bad deployment fails with every problem named."""
+    values = {field: environ[name] for field, name in _ENV_NAMES.items() if environ.get(name, "") != ""}
+    if "region" not in values and environ.get("AWS_DEFAULT_REGION"):
+        values["region"] = environ["AWS_DEFAULT_REGION"]
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_ENV_NAMES.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else 'environment'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid function environment: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()

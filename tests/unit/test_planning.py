@@ -1,0 +1,134 @@
+"""Plan: windows per domain x object type, and clear rejections of bad requests."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cpexport.config import load_settings
+from cpexport.errors import ConfigurationError, InvalidExportRequest
+from cpexport.models import PlanInput
+from cpexport.planning import plan_exports
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:export:run-1"
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def settings(**overrides):
+    env = {
+        "STACK_NAME": "cpx",
+        "ACCOUNT_ID": "123456789012",
+        "AWS_REGION": "us-east-1",
+        "DOMAIN_NAMES": "shop,support",
+        "OBJECT_TYPES": "_profile,_order",
+        "EXPORT_BUCKET_NAME": "exports-bucket",
+        "KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/abc",
+        "STATE_TABLE_NAME": "state",
+        "INITIAL_START_TIME": "2026-11-01T00:00:00Z",
+    } | overrides
+    return load_settings(env)
+
+
+class Watermarks:
+    def __init__(self, marks=None):
+        self.marks = marks or {}
+
+    def get_watermark(self, domain_name, object_type):
+        return self.marks.get((domain_name, object_type))
+
+
+def plan(request, marks=None, **env):
+    return plan_exports(
+        PlanInput(request=request, execution_arn=EXECUTION, execution_start_time=NOW),
+        settings(**env),
+        Watermarks(marks),
+    )
+
+
+def test_empty_input_plans_every_configured_domain_and_object_type_from_the_initial_start():
+    result = plan({})
+    assert [(t.domain_name, t.object_type) for t in result.exports] == [
+        ("shop", "_profile"),
+        ("shop", "_order"),
+        ("support", "_profile"),
+        ("support", "_order"),
+    ]
+    assert {t.window.start for t in result.exports} == {datetime(2026, 11, 1, tzinfo=UTC)}
+    assert {t.window.end for t in result.exports} == {NOW - timedelta(minutes=30)}
+    assert result.correlation_id == "run-1"
+
+
+def test_scheduled_time_is_the_clock_so_a_redelivered_tick_plans_the_same_window():
+    tick = "2026-11-20T00:00:00Z"
+    first, again = plan({"scheduledTime": tick}), plan({"scheduledTime": tick})
+    assert [t.window for t in first.exports] == [t.window for t in again.exports]
+    assert first.exports[0].window.end == datetime(2026, 11, 19, 23, 30, tzinfo=UTC)
+
+
+def test_watermark_starts_the_next_window_and_an_up_to_date_type_is_skipped():
+    marks = {("shop", "_profile"): datetime(2026, 11, 27, tzinfo=UTC), ("shop", "_order"): NOW}
+    result = plan({"domainName": "shop"}, marks)
+    assert [(t.object_type, t.window.start) for t in result.exports] == [
+        ("_profile", datetime(2026, 11, 27, tzinfo=UTC))
+    ]
+    assert [(s.object_type, s.watermark) for s in result.skipped] == [("_order", NOW)]
+
+
+def test_backfill_is_honoured_for_the_narrowed_selection():
+    result = plan(
+        {
+            "domainName": "support",
+            "objectTypes": ["_order"],
+            "startTime": "2026-10-01T00:00:00Z",
+            "endTime": "2026-10-02T00:00:00+02:00",
+            "correlationId": "ticket-42",
+        }
+    )
+    (task,) = result.exports
+    assert task.backfill
+    assert task.window.start == datetime(2026, 10, 1, tzinfo=UTC)
+    assert task.window.end == datetime(2026, 10, 1, 22, tzinfo=UTC)
+    assert result.correlation_id == "ticket-42"
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        ({"domainName": "nope"}, "domainName: nope is not a configured domain"),
+        ({"domainName": "bad name!"}, "domainName: must be 1-64 characters"),
+        ({"objectTypes": []}, "objectTypes: List should have at least 1 item"),
+        ({"objectTypes": ["_case"]}, "objectTypes: _case is not a configured object type"),
+        ({"objectTypes": ["_order", "_order"]}, "objectTypes: must not repeat an object type"),
+        ({"objectTypes": "_order"}, "objectTypes: Input should be a valid list"),
+        ({"startTime": "yesterday"}, "startTime: Input should be a valid datetime"),
+        ({"startTime": "2026-10-01T00:00:00"}, "startTime: Input should have timezone info"),
+        ({"endTime": "2026-10-01T00:00:00Z"}, "endTime needs a startTime"),
+        (
+            {"startTime": "2026-10-02T00:00:00Z", "endTime": "2026-10-01T00:00:00Z"},
+            "startTime (2026-10-02T00:00:00Z) must be before endTime",
+        ),
+        ({"startTime": "2026-11-28T11:50:00Z"}, "leaves an empty window"),
+        (
+            {"startTime": "2026-11-01T00:00:00Z", "endTime": "2026-11-28T11:45:00Z"},
+            "endTime: 2026-11-28T11:45:00Z is later than 2026-11-28T11:30:00Z",
+        ),
+        ({"domain": "shop"}, "domain: is not a known field"),
+        ({"scheduledTime": 12}, "scheduledTime"),
+        ({"correlationId": ""}, "correlationId: String should have at least 1 character"),
+    ],
+)
+def test_a_bad_request_is_rejected_with_a_message_naming_the_field(request_, expected):
+    with pytest.raises(InvalidExportRequest) as error:
+        plan(request_)
+    assert expected in str(error.value)
+    assert str(error.value).startswith("invalid export request: ")
+
+
+def test_safety_lag_below_30_minutes_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="SAFETY_LAG_MINUTES"):
+        settings(SAFETY_LAG_MINUTES="10")
+
+
+def test_missing_environment_names_every_variable():
+    with pytest.raises(ConfigurationError) as error:
+        load_settings({})
+    for name in ("STACK_NAME", "DOMAIN_NAMES", "EXPORT_BUCKET_NAME", "STATE_TABLE_NAME", "INITIAL_START_TIME"):
+        assert name in str(error.value)
