@@ -1,5 +1,6 @@
 """Windows and the poll schedule."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from cpexport.windows import latest_safe_end, next_window, poll_interval, polls_needed
@@ -50,7 +51,7 @@ def test_consecutive_windows_tile_time_without_gap_or_overlap(ticks, lag):
             continue
         covered.append((window.start, window.end))
         watermark = window.end
-    for (_, end), (start, _) in zip(covered, covered[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(covered):
         assert start == end
     if covered:
         assert covered[0][0] == T0
@@ -59,7 +60,7 @@ def test_consecutive_windows_tile_time_without_gap_or_overlap(ticks, lag):
 def test_poll_interval_grows_from_short_to_the_cap():
     waits = [poll_interval(n, 10, 3600, 1.5) for n in range(40)]
     assert waits[0] == 10
-    assert all(a <= b for a, b in zip(waits, waits[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(waits))
     assert waits[-1] == 3600
     assert poll_interval(10_000, 10, 3600, 1.5) == 3600
 
