@@ -1,0 +1,250 @@
+"""Turn a SAM template.yaml into a CloudFormation template moto can create, the way `sam package` would.
+
+Three steps, all offline:
+
+1. `package_template`: local `CodeUri`/`ContentUri` folders are zipped and uploaded to an S3 location
+   (moto's S3), and a local `DefinitionUri` is inlined as `Definition`.
+2. `transform_template`: AWS's own `samtranslator` expands the SAM resources into CloudFormation,
+   with managed policies taken from the translator's bundled list instead of IAM.
+3. `plan_deployment`: records what moto's CloudFormation cannot do by itself. moto neither applies
+   `DefinitionSubstitutions` nor creates `AWS::Scheduler::Schedule`; the values those need
+   (definition, substitutions, schedule target and input) are added to the template as hidden
+   Outputs, so moto's own intrinsic resolver (Ref, GetAtt, Sub, If, conditions) evaluates them.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+# Prefix of the Outputs the harness adds; `OfflineStack.outputs` hides them.
+HIDDEN_OUTPUT_PREFIX = "OfflineHarness"
+
+# Folders and files `sam package` would not ship either.
+_SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+_SKIPPED_SUFFIXES = (".pyc", ".pyo")
+
+Uploader = Callable[[str, bytes], tuple[str, str]]
+"""Stores a zip (name hint, bytes) somewhere moto's S3 serves it; returns (bucket, key)."""
+
+
+class OfflinePolicyLoader(ManagedPolicyLoader):  # type: ignore[misc]
+    """Managed-policy loader that never calls IAM: it uses the map bundled with samtranslator."""
+
+    def __init__(self, partition: str = "aws") -> None:
+        # The parent wants an IAM client; offline there is none, and load() never uses one.
+        self._policy_map = get_bundled_managed_policy_map(partition) or {}
+        self.max_items = 0
+
+    def load(self) -> dict[str, str]:
+        """Return the bundled managed policy name -> ARN map."""
+        return dict(self._policy_map or {})
+
+
+@dataclass(frozen=True)
+class LocalCode:
+    """A local folder the template points at, and where it was uploaded."""
+
+    path: Path
+    bucket: str
+    key: str
+
+
+@dataclass
+class StateMachinePlan:
+    """How to rebuild one state machine once moto has resolved its intrinsics."""
+
+    logical_id: str
+    definition_output: str
+    role_output: str | None
+    substitution_outputs: dict[str, str]
+    machine_type: str = "STANDARD"
+
+
+@dataclass
+class SchedulePlan:
+    """An `AWS::Scheduler::Schedule` moto skips: the harness fires it on demand."""
+
+    logical_id: str
+    name: str
+    group_name: str
+    target_output: str
+    input_output: str | None
+
+
+@dataclass
+class DeploymentPlan:
+    """A template ready for moto's `create_stack`, plus what the harness must do around it."""
+
+    template: dict[str, Any]
+    code: dict[tuple[str, str], LocalCode] = field(default_factory=dict)
+    state_machines: list[StateMachinePlan] = field(default_factory=list)
+    schedules: list[SchedulePlan] = field(default_factory=list)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """Read a SAM/CloudFormation template with its short-form intrinsic tags (!Ref, !Sub ...)."""
+    parsed: dict[str, Any] = yaml_parse(path.read_text(encoding="utf-8"))
+    return parsed
+
+
+def zip_folder(folder: Path) -> bytes:
+    """Zip a folder deterministically (sorted entries, fixed timestamps), skipping build caches."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if path.is_dir() or _SKIPPED_DIRS.intersection(relative.parts):
+                continue
+            if path.name.endswith(_SKIPPED_SUFFIXES):
+                continue
+            info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def _is_local(uri: Any) -> bool:
+    return isinstance(uri, str) and not uri.startswith("s3://")
+
+
+def _read_definition(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        return yaml_parse(text)
+    return json.loads(text)
+
+
+def package_template(
+    template: dict[str, Any], base_dir: Path, upload: Uploader
+) -> tuple[dict[str, Any], dict[tuple[str, str], LocalCode]]:
+    """Replace local code and definition paths as `sam package` does.
+
+    Returns the packaged copy of the template and the uploaded folders keyed by (bucket, key), so
+    the in-process Lambda runtime can map a deployed function's code back to its source folder.
+    """
+    packaged = copy.deepcopy(template)
+    uploaded: dict[tuple[str, str], LocalCode] = {}
+
+    def store(hint: str, uri: str) -> tuple[str, str]:
+        folder = (base_dir / uri).resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{hint}: code folder {folder} does not exist")
+        bucket, key = upload(hint, zip_folder(folder))
+        uploaded[(bucket, key)] = LocalCode(folder, bucket, key)
+        return bucket, key
+
+    function_globals = packaged.get("Globals", {}).get("Function", {})
+    if _is_local(function_globals.get("CodeUri")):
+        bucket, key = store("GlobalsFunction", function_globals["CodeUri"])
+        function_globals["CodeUri"] = {"Bucket": bucket, "Key": key}
+
+    for logical_id, resource in packaged.get("Resources", {}).items():
+        kind = resource.get("Type")
+        props = resource.get("Properties") or {}
+        if kind == "AWS::Serverless::Function" and _is_local(props.get("CodeUri")):
+            bucket, key = store(logical_id, props["CodeUri"])
+            props["CodeUri"] = {"Bucket": bucket, "Key": key}
+        elif kind == "AWS::Serverless::LayerVersion" and _is_local(props.get("ContentUri")):
+            bucket, key = store(logical_id, props["ContentUri"])
+            props["ContentUri"] = {"Bucket": bucket, "Key": key}
+        elif kind == "AWS::Serverless::StateMachine" and _is_local(props.get("DefinitionUri")):
+            props["Definition"] = _read_definition(base_dir / props.pop("DefinitionUri"))
+        elif kind == "AWS::Lambda::Function" and _is_local(props.get("Code")):
+            bucket, key = store(logical_id, props["Code"])
+            props["Code"] = {"S3Bucket": bucket, "S3Key": key}
+        elif kind == "AWS::Lambda::LayerVersion" and _is_local(props.get("Content")):
+            bucket, key = store(logical_id, props["Content"])
+            props["Content"] = {"S3Bucket": bucket, "S3Key": key}
+        elif kind == "AWS::StepFunctions::StateMachine" and _is_local(props.get("DefinitionS3Location")):
+            definition = _read_definition(base_dir / props.pop("DefinitionS3Location"))
+            props["DefinitionString"] = json.dumps(definition)
+    return packaged, uploaded
+
+
+def transform_template(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """Expand SAM resources into CloudFormation with samtranslator (needs AWS_DEFAULT_REGION set)."""
+    if "AWS::Serverless-2016-10-31" not in _transforms(template):
+        return copy.deepcopy(template)
+    transformed: dict[str, Any] = transform(copy.deepcopy(template), dict(parameters), OfflinePolicyLoader())
+    return transformed
+
+
+def _transforms(template: dict[str, Any]) -> list[str]:
+    declared = template.get("Transform", [])
+    return [declared] if isinstance(declared, str) else list(declared)
+
+
+def plan_deployment(template: dict[str, Any], code: dict[tuple[str, str], LocalCode]) -> DeploymentPlan:
+    """Add the hidden Outputs the harness needs after `create_stack` and describe what to do with them.
+
+    `template` is plain CloudFormation (after `transform_template`).
+    """
+    planned = copy.deepcopy(template)
+    outputs: dict[str, Any] = planned.setdefault("Outputs", {}) or {}
+    planned["Outputs"] = outputs
+    plan = DeploymentPlan(template=planned, code=code)
+    counter = iter(range(1_000_000))
+
+    def hidden(value: Any, condition: str | None) -> str:
+        name = f"{HIDDEN_OUTPUT_PREFIX}{next(counter)}"
+        output: dict[str, Any] = {"Value": value}
+        if condition:
+            output["Condition"] = condition
+        outputs[name] = output
+        return name
+
+    for logical_id, resource in planned.get("Resources", {}).items():
+        kind = resource.get("Type")
+        props = resource.get("Properties") or {}
+        condition = resource.get("Condition")
+        if kind == "AWS::StepFunctions::StateMachine":
+            if "DefinitionString" not in props:
+                raise ValueError(f"{logical_id}: only inline or local definitions can be deployed offline")
+            substitutions = props.get("DefinitionSubstitutions") or {}
+            plan.state_machines.append(
+                StateMachinePlan(
+                    logical_id=logical_id,
+                    definition_output=hidden(props["DefinitionString"], condition),
+                    role_output=hidden(props["RoleArn"], condition) if "RoleArn" in props else None,
+                    substitution_outputs={name: hidden(value, condition) for name, value in substitutions.items()},
+                    machine_type=str(props.get("StateMachineType", "STANDARD")),
+                )
+            )
+        elif kind == "AWS::Scheduler::Schedule":
+            target = props.get("Target") or {}
+            plan.schedules.append(
+                SchedulePlan(
+                    logical_id=logical_id,
+                    name=str(props.get("Name", logical_id)),
+                    group_name=str(props.get("GroupName", "default")),
+                    target_output=hidden(target.get("Arn"), condition),
+                    input_output=hidden(target["Input"], condition) if "Input" in target else None,
+                )
+            )
+    return plan
+
+
+def substitute_definition(definition: str, substitutions: dict[str, Any], logical_id: str) -> str:
+    """Apply `DefinitionSubstitutions` as Step Functions does: each `${Name}` becomes its value.
+
+    Raises ValueError when a placeholder is left without a value, as CloudFormation would reject it.
+    """
+    for name, value in substitutions.items():
+        rendered = json.dumps(value) if isinstance(value, bool) else str(value)
+        definition = definition.replace("${" + name + "}", rendered)
+    leftovers = sorted({part.split("}", 1)[0] for part in definition.split("${")[1:]})
+    if leftovers:
+        raise ValueError(f"{logical_id}: DefinitionSubstitutions has no value for {leftovers}")
+    return definition

@@ -1,0 +1,158 @@
+"""What EventBridge and EventBridge Scheduler do to a target's input before starting an execution.
+
+moto never fires schedules and raises NotImplementedError for rules whose target is a state
+machine, so the harness computes the execution input itself: the pure functions here render it.
+Pattern matching reuses moto's own EventBridge matcher (`moto.events.models.EventPattern`), which
+covers exact values, prefix, suffix, anything-but, exists, numeric, equals-ignore-case, wildcard,
+cidr and `$or`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.events.models import EventPattern
+
+SCHEDULER_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def render_scheduler_input(
+    template: str, scheduled_time: datetime, schedule_arn: str, execution_id: str, attempt: int = 1
+) -> str:
+    """Replace the context keywords EventBridge Scheduler fills in a target's Input."""
+    keywords = {
+        "<aws.scheduler.scheduled-time>": to_utc(scheduled_time).strftime(SCHEDULER_TIME_FORMAT),
+        "<aws.scheduler.schedule-arn>": schedule_arn,
+        "<aws.scheduler.execution-id>": execution_id,
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    for keyword, value in keywords.items():
+        template = template.replace(keyword, value)
+    return template
+
+
+def to_utc(moment: datetime) -> datetime:
+    """A timezone-aware UTC datetime (naive input is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def event_from_entry(entry: dict[str, Any], account_id: str, region: str) -> dict[str, Any]:
+    """The event EventBridge builds from one PutEvents entry (Source, DetailType, Detail ...)."""
+    detail = entry.get("Detail", "{}")
+    moment = entry.get("Time")
+    time_text = (to_utc(moment) if isinstance(moment, datetime) else datetime.now(UTC)).strftime(SCHEDULER_TIME_FORMAT)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": entry.get("DetailType", ""),
+        "source": entry.get("Source", ""),
+        "account": account_id,
+        "time": time_text,
+        "region": region,
+        "resources": list(entry.get("Resources", [])),
+        "detail": json.loads(detail) if isinstance(detail, str) else detail,
+    }
+
+
+def scheduled_event(rule_arn: str, scheduled_time: datetime, account_id: str, region: str) -> dict[str, Any]:
+    """The event a scheduled EventBridge rule sends when it has no Input."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": to_utc(scheduled_time).strftime(SCHEDULER_TIME_FORMAT),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def pattern_matches(pattern: str | dict[str, Any] | None, event: dict[str, Any]) -> bool:
+    """Whether an EventBridge event pattern matches `event` (moto's matcher)."""
+    if not pattern:
+        return False
+    raw = pattern if isinstance(pattern, str) else json.dumps(pattern)
+    matcher: Any = EventPattern.load(raw)  # typed for moto's TypedDict; any event dict works
+    return bool(matcher.matches_event(event))
+
+
+def json_path(document: Any, path: str) -> Any:
+    """Resolve the simple JSONPath EventBridge allows in InputPath and InputPathsMap ($.a.b[0])."""
+    if path in ("$", ""):
+        return document
+    if not path.startswith("$"):
+        raise ValueError(f"Not a JSONPath: {path!r}")
+    current = document
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path[1:]):
+        if index:
+            if not isinstance(current, list) or int(index) >= len(current):
+                return None
+            current = current[int(index)]
+        else:
+            if not isinstance(current, dict) or name not in current:
+                return None
+            current = current[name]
+    return current
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any], rule_arn: str, rule_name: str) -> str:
+    """The input a rule target receives: Input, InputPath, InputTransformer, or the whole event."""
+    if target.get("Input") is not None:
+        return str(target["Input"])
+    if target.get("InputPath"):
+        return json.dumps(json_path(event, target["InputPath"]))
+    transformer = target.get("InputTransformer")
+    if transformer:
+        return transform_input(transformer, event, rule_arn, rule_name)
+    return json.dumps(event)
+
+
+def transform_input(transformer: dict[str, Any], event: dict[str, Any], rule_arn: str, rule_name: str) -> str:
+    """Apply an InputTransformer as EventBridge does.
+
+    A placeholder inside a JSON string gets the value's text (strings unquoted); outside a string
+    it gets the value as JSON. A path that matches nothing becomes null (or empty inside a string).
+    """
+    values: dict[str, Any] = {
+        name: json_path(event, path) for name, path in (transformer.get("InputPathsMap") or {}).items()
+    }
+    values.update(
+        {
+            "aws.events.rule-arn": rule_arn,
+            "aws.events.rule-name": rule_name,
+            "aws.events.event.ingestion-time": event.get("time"),
+            "aws.events.event.json": event,
+        }
+    )
+    template = str(transformer.get("InputTemplate", ""))
+    rendered: list[str] = []
+    in_string = False
+    position = 0
+    placeholder = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+    while position < len(template):
+        char = template[position]
+        match = placeholder.match(template, position)
+        if match and match.group(1) in values:
+            value = values[match.group(1)]
+            if in_string:
+                text = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
+                rendered.append(json.dumps(text)[1:-1])
+            else:
+                rendered.append(json.dumps(value))
+            position = match.end()
+            continue
+        if char == "\\" and in_string:
+            rendered.append(template[position : position + 2])
+            position += 2
+            continue
+        if char == '"':
+            in_string = not in_string
+        rendered.append(char)
+        position += 1
+    return "".join(rendered)
