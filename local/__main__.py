@@ -1,0 +1,116 @@
+"""Command line of the offline stack: `python -m local <command>`.
+
+    python -m local serve [--template template.yaml] [--port P] [--emulator-port P]
+                          [--time-scale F] [--param Key=Value ...]
+
+`serve` deploys the template into an in-process moto server (plus the AppIntegrations emulator),
+prints exactly one JSON line on stdout (the stack's Outputs, "Endpoint" and
+"AppIntegrationsEndpoint"), then serves until SIGINT/SIGTERM. Everything else goes to stderr.
+Every server binds to 127.0.0.1.
+
+New commands (e.g. `demo`) register a sub-parser in `build_parser` and a function in `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected Key=Value, got {text!r}")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser with one sub-parser per command."""
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, moto's included")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="deploy the template offline and serve it until stopped")
+    serve.add_argument("--template", default="template.yaml", help="SAM template (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=0, help="moto port (default: a free one)")
+    serve.add_argument("--emulator-port", type=int, default=0, help="emulator port (default: a free one)")
+    serve.add_argument("--time-scale", type=float, default=1.0, help="multiplier of Wait/Retry sleeps")
+    serve.add_argument(
+        "--param",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="Key=Value",
+        help="template parameter override (repeatable)",
+    )
+    serve.add_argument("--stack-name", default="offline", help="CloudFormation stack name in moto")
+    serve.add_argument("--no-emulator", action="store_true", help="do not start the AppIntegrations emulator")
+
+    # `demo` goes here: commands.add_parser("demo", ...) and COMMANDS["demo"] = demo.
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Deploy, print the one JSON line, serve until SIGINT/SIGTERM."""
+    from local.harness.stack import OfflineStack
+
+    # Handlers run in this process and may print (Powertools logs to stdout): from now on stdout
+    # is stderr, so the JSON line stays the only thing on the real stdout.
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        logging.getLogger("local").info("Signal %s: stopping", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    stack = OfflineStack(
+        args.template,
+        dict(args.param),
+        time_scale=args.time_scale,
+        emulator=False if args.no_emulator else None,
+        stack_name=args.stack_name,
+        port=args.port,
+        emulator_port=args.emulator_port,
+        verbose=args.verbose,
+    )
+    with stack:
+        line = {
+            **stack.outputs,
+            "Endpoint": stack.endpoint_url,
+            "AppIntegrationsEndpoint": stack.appintegrations_endpoint_url,
+        }
+        real_stdout.write(json.dumps(line) + "\n")
+        real_stdout.flush()
+        while not stopping.wait(0.5):
+            pass
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"serve": serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` and run the command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        for noisy in ("botocore", "boto3", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
