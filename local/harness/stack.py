@@ -282,15 +282,13 @@ class OfflineStack:
         packaged, code = package_template(template, self.template_path.parent, self._upload)
         transformed = transform_template(packaged, self.parameters)
         self._plan = plan = plan_deployment(transformed, code)
-        declared = set((plan.template.get("Parameters") or {}).keys())
-        unknown = set(self.parameters) - declared
-        if unknown:
-            raise ValueError(f"Parameters not declared by the template: {sorted(unknown)}")
         cfn = self.client("cloudformation")
         cfn.create_stack(
             StackName=self.stack_name,
             TemplateBody=json.dumps(plan.template),
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+            Parameters=[
+                {"ParameterKey": k, "ParameterValue": v} for k, v in self._parameter_values(plan.template).items()
+            ],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
         stack = self._wait_stack(cfn)
@@ -309,6 +307,29 @@ class OfflineStack:
         LOG.info(
             "Deployed %s into moto at %s in %.1fs", self.template_path, self.endpoint_url, time.monotonic() - started
         )
+
+    def _parameter_values(self, template: dict[str, Any]) -> dict[str, str]:
+        """Every declared parameter's value: the override, else the Default.
+
+        Defaults are passed explicitly because moto splits CommaDelimitedList/List<...> values
+        only when they are given, not when they come from Default (a Join over a default list
+        would otherwise iterate its characters).
+        """
+        declared: dict[str, Any] = template.get("Parameters") or {}
+        unknown = set(self.parameters) - set(declared)
+        if unknown:
+            raise ValueError(f"Parameters not declared by the template: {sorted(unknown)}")
+        values: dict[str, str] = {}
+        for name, spec in declared.items():
+            if name in self.parameters:
+                values[name] = str(self.parameters[name])
+            elif "Default" in spec:
+                default = spec["Default"]
+                values[name] = json.dumps(default) if isinstance(default, bool) else str(default)
+        missing = sorted(set(declared) - set(values))
+        if missing:
+            raise ValueError(f"Template parameters without a value or Default: {missing}")
+        return values
 
     def _wait_stack(self, cfn: Any, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
