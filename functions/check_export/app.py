@@ -7,15 +7,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cpexport.clients.appintegrations import AppIntegrations
 from cpexport.config import get_settings
 from cpexport.exports import check_export
-from cpexport.models import StartedExport
+from cpexport.models import PollingExport
 from cpexport.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="executionArn")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=StartedExport)
-def lambda_handler(event: StartedExport, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=PollingExport)
+def lambda_handler(event: PollingExport, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(object_type=event.object_type, domain_name=event.domain_name)
     checked = check_export(event, get_settings(), AppIntegrations())
     logger.info("export status", extra={"status": checked.status.value, "poll": checked.poll.to_wire()})

@@ -210,7 +210,7 @@ def check_export(started: StartedExport, settings: Settings, service: AppIntegra
         )
     next_wait = poll_interval(attempt, settings.poll_initial_seconds, settings.poll_max_seconds, settings.poll_growth)
     return CheckedExport(
-        **started.model_dump(exclude={"poll"}),
+        **started.model_dump(exclude={"poll", "status", "status_message"}),
         poll=PollState(attempt=attempt, wait_seconds=next_wait, waited_seconds=waited),
         status=status,
         status_message=message,

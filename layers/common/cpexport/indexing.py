@@ -38,16 +38,20 @@ class JobFiles:
     files: list[ExportedFile]
 
 
-def find_job_files(bucket: Bucket, settings: Settings, export: CheckedExport) -> list[JobFiles]:
-    """The job's files: under every request folder since the job was requested that holds our window."""
+def find_job_files(bucket: Bucket, settings: Settings, export: CheckedExport) -> JobFiles | None:
+    """The job's files: the newest request folder since the job was requested that holds our window.
+
+    An earlier failed job of the same window may have left files in an older request folder:
+    they are not part of this job.
+    """
     root = domain_root(settings.export_prefix, settings.account_id, export.domain_name)
     start_after = f"{root}{render_stamp(export.requested_at - REQUEST_TIME_SKEW)}"
-    found: list[JobFiles] = []
+    found: JobFiles | None = None
     for folder in bucket.list_folders(root, start_after=start_after):
         stamp = folder[len(root) :].rstrip("/")
         files = list(bucket.list_files(export_folder(root, stamp, export.window, export.object_type)))
         if files:
-            found.append(JobFiles(request_stamp=stamp, files=files))
+            found = JobFiles(request_stamp=stamp, files=files)
     return found
 
 
@@ -56,12 +60,12 @@ def index_export(
 ) -> ExportResult:
     """Index a COMPLETED job: manifest, run record, then the watermark."""
     now = now or datetime.now(UTC)
-    jobs = find_job_files(bucket, settings, export)
-    files = [file for job in jobs for file in job.files]
+    job = find_job_files(bucket, settings, export)
+    files = job.files if job else []
     records = sum(bucket.count_lines(file.key) for file in files) if settings.count_records else None
     size = sum(file.size for file in files)
     root = domain_root(settings.export_prefix, settings.account_id, export.domain_name)
-    stamp = jobs[-1].request_stamp if jobs else render_stamp(export.requested_at)
+    stamp = job.request_stamp if job else render_stamp(export.requested_at)
     key = manifest_key(root, stamp, export.window, export.object_type)
     manifest = {
         "domainName": export.domain_name,
@@ -149,7 +153,7 @@ def record_failure(failed: FailedExport, state: StateTable, now: datetime | None
     # A timed-out job may still run (jobs cannot be cancelled): the next start sees it IN_PROGRESS
     # in the service's status and waits, so the lease is not needed to hold it back.
     state.release_lease(failed.domain_name, failed.object_type, failed.window)
-    logger.warning("export failed", extra={"object_type": failed.object_type, "message": message})
+    logger.warning("export failed", extra={"object_type": failed.object_type, "reason": message})
     return ExportResult(
         domain_name=failed.domain_name,
         object_type=failed.object_type,

@@ -224,6 +224,13 @@ class CheckedExport(StartedExport):
     status_message: str | None = None
 
 
+class PollingExport(StartedExport):
+    """What the Check state receives: a started export, or one already checked (the poll loop)."""
+
+    status: ExecutionStatus | None = None
+    status_message: str | None = None
+
+
 class ExportStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
