@@ -45,30 +45,41 @@ def _pydantic_message(exc: ValidationError) -> str:
 
 
 def make_s3_client_factory(region: str, endpoint_url: str | None) -> Any:
-    """Return a factory of S3 clients the export jobs write with.
+    """Return a factory of the S3 client the export jobs write with (created once, on first use).
 
+    Lazily, so that a server started before moto's ``mock_aws`` still gets an intercepted client;
+    once, because building a boto3 client costs ~100 ms and botocore clients are thread-safe.
     Credentials come from the environment when present, else the dummy ``testing`` pair, so the
     emulator never walks the default chain out to an instance-metadata endpoint.
     """
+    lock = threading.Lock()
+    cache: list[Any] = []
 
     def factory() -> Any:
-        session = boto3.session.Session()
-        kwargs: dict[str, Any] = {}
-        if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
-            kwargs = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        return session.client(
-            "s3",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}),
-            **kwargs,
-        )
+        with lock:
+            if not cache:
+                session = boto3.session.Session()
+                kwargs: dict[str, Any] = {}
+                if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
+                    kwargs = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+                cache.append(
+                    session.client(
+                        "s3",
+                        region_name=region,
+                        endpoint_url=endpoint_url,
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}),
+                        **kwargs,
+                    )
+                )
+            return cache[0]
 
     return factory
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per call.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -252,7 +263,10 @@ class EmulatorServer:
         httpd = _Server((self.host, self.requested_port), _Handler)
         httpd.backend = self.backend
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="appintegrations-emulator", daemon=True)
+        # A short poll interval keeps stop() fast (shutdown waits for the next poll).
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="appintegrations-emulator", daemon=True
+        )
         self._thread.start()
         logger.info("AppIntegrations emulator listening on %s", self.url)
         return self
