@@ -12,11 +12,13 @@
   is swapped for a proxy whose `sleep` is scaled, which scales every Retry interval
   (`RetrierDecl._eval_body` calls `time.sleep(interval_seconds)`).
 
-`tests/harness/test_moto_internals.py` asserts these still exist with these signatures.
+`tests/harness/test_harness_moto_internals.py` asserts these still exist with these signatures
+(the replacements carry `__wrapped__`, so the originals can be checked while patched).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import types
@@ -49,8 +51,14 @@ class _ScaledTime(types.SimpleNamespace):
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
 
+    @property
+    def __wrapped__(self) -> types.ModuleType:
+        """The real module (what `inspect.unwrap` and the moto-internals test look for)."""
+        return time
+
 
 def _scaled_wait(scale: float) -> Any:
+    @functools.wraps(wait_function.WaitFunction._wait_interval)
     def _wait_interval(self: Any, env: Any, wait_seconds: float) -> None:
         # program_state_event pulses when the execution stops: leave early then, as moto does.
         deadline = time.monotonic() + max(0.0, float(wait_seconds)) * scale
@@ -105,6 +113,7 @@ class MotoPatches:
         runtime = self.runtime
         original = lambda_simple_models.LambdaSimpleBackend.invoke
 
+        @functools.wraps(original)
         def invoke(
             backend: Any,
             function_name: str,

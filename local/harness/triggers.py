@@ -17,15 +17,13 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
-SCHEDULER_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
 
 def render_scheduler_input(
     template: str, scheduled_time: datetime, schedule_arn: str, execution_id: str, attempt: int = 1
 ) -> str:
     """Replace the context keywords EventBridge Scheduler fills in a target's Input."""
     keywords = {
-        "<aws.scheduler.scheduled-time>": to_utc(scheduled_time).strftime(SCHEDULER_TIME_FORMAT),
+        "<aws.scheduler.scheduled-time>": format_utc(scheduled_time),
         "<aws.scheduler.schedule-arn>": schedule_arn,
         "<aws.scheduler.execution-id>": execution_id,
         "<aws.scheduler.attempt-number>": str(attempt),
@@ -33,6 +31,12 @@ def render_scheduler_input(
     for keyword, value in keywords.items():
         template = template.replace(keyword, value)
     return template
+
+
+def format_utc(moment: datetime) -> str:
+    """`2022-03-22T18:59:43Z`: the format of Scheduler's scheduled-time and of an event's time."""
+    # isoformat, not strftime: %Y does not zero-pad years below 1000 on every platform.
+    return to_utc(moment).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -44,7 +48,7 @@ def event_from_entry(entry: dict[str, Any], account_id: str, region: str) -> dic
     """The event EventBridge builds from one PutEvents entry (Source, DetailType, Detail ...)."""
     detail = entry.get("Detail", "{}")
     moment = entry.get("Time")
-    time_text = (to_utc(moment) if isinstance(moment, datetime) else datetime.now(UTC)).strftime(SCHEDULER_TIME_FORMAT)
+    time_text = format_utc(moment if isinstance(moment, datetime) else datetime.now(UTC))
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -66,7 +70,7 @@ def scheduled_event(rule_arn: str, scheduled_time: datetime, account_id: str, re
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": account_id,
-        "time": to_utc(scheduled_time).strftime(SCHEDULER_TIME_FORMAT),
+        "time": format_utc(scheduled_time),
         "region": region,
         "resources": [rule_arn],
         "detail": {},

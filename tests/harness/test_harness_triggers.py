@@ -1,0 +1,82 @@
+"""Schedules and EventBridge events start the state machine with the input AWS would give it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from local.harness import OfflineStack
+
+
+def test_fire_schedule_delivers_the_scheduled_time(stack: OfflineStack) -> None:
+    # Given the ScheduleV2 event of the fixture state machine
+    assert stack.schedules() == {"WorkflowNightly": stack.state_machine_arn()}
+
+    # When it fires for 02:00 UTC on 1 May 2024
+    arn = stack.fire_schedule("WorkflowNightly", scheduled_time=datetime(2024, 5, 1, 2, 0, tzinfo=UTC))
+    result = stack.wait_execution(arn)
+
+    # Then the input carries the keywords EventBridge Scheduler fills in
+    assert result["status"] == "SUCCEEDED"
+    execution_input = json.loads(result["input"])
+    assert execution_input["scheduledTime"] == "2024-05-01T02:00:00Z"
+    assert execution_input["scheduleArn"] == "arn:aws:scheduler:us-east-1:123456789012:schedule/default/WorkflowNightly"
+    assert json.loads(result["output"])["message"] == "hi, scheduler"
+
+
+def test_fire_schedule_defaults_to_the_only_schedule_and_now(stack: OfflineStack) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    result = stack.wait_execution(stack.fire_schedule())
+
+    scheduled = datetime.strptime(json.loads(result["input"])["scheduledTime"], "%Y-%m-%dT%H:%M:%SZ")
+    assert scheduled.replace(tzinfo=UTC) >= before
+
+
+def _order(amount: float, channel: str = "web") -> dict[str, str]:
+    detail = {"amount": amount, "channel": channel, "action": "greet", "name": f"order {amount}"}
+    return {"Source": "fixture.orders", "DetailType": "OrderPlaced", "Detail": json.dumps(detail)}
+
+
+def test_put_events_routes_by_pattern_and_applies_input_path(stack: OfflineStack) -> None:
+    # When orders above and below the numeric threshold, and one from an excluded channel, arrive
+    result = stack.put_events([_order(150), _order(50), _order(500, channel="test")])
+
+    # Then only the matching one starts an execution, with the event's detail as input (InputPath)
+    assert len(result.execution_arns) == 1
+    execution = stack.wait_execution(result.execution_arns[0])
+    assert json.loads(execution["input"]) == json.loads(_order(150)["Detail"])
+    assert json.loads(execution["output"])["message"] == "hi, order 150"
+    assert result.forwarded_entries == 2
+
+
+def test_put_events_applies_the_input_transformer(stack: OfflineStack) -> None:
+    # Given a refund event (prefix match on the source, exists on refundId)
+    entry = {
+        "Source": "fixture.payments",
+        "DetailType": "Refunded",
+        "Detail": json.dumps({"refundId": "r-42", "cents": 250}),
+    }
+
+    result = stack.put_events([entry, {**entry, "Detail": json.dumps({"cents": 1})}])
+
+    assert len(result.execution_arns) == 1
+    execution = stack.wait_execution(result.execution_arns[0])
+    assert json.loads(execution["input"]) == {"action": "greet", "name": "refund r-42", "cents": 250}
+
+
+def test_unmatched_events_reach_moto_rules_with_other_targets(stack: OfflineStack, unique: str) -> None:
+    # Given a rule (not from the template) that sends audit events to an SQS queue
+    sqs, events = stack.client("sqs"), stack.client("events")
+    queue_url = sqs.create_queue(QueueName=f"audit-{unique}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"audit-{unique}", EventPattern=json.dumps({"source": [f"fixture.audit.{unique}"]}))
+    events.put_targets(Rule=f"audit-{unique}", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    # When an audit event is put through the harness
+    result = stack.put_events([{"Source": f"fixture.audit.{unique}", "DetailType": "Audit", "Detail": "{}"}])
+
+    # Then no execution starts and the queue receives the event
+    assert result.execution_arns == []
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(messages[0]["Body"])["source"] == f"fixture.audit.{unique}"

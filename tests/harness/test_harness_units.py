@@ -1,0 +1,185 @@
+"""Pure parts of the harness: trigger inputs, packaging, substitutions, the in-process runtime."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta, timezone
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from local.harness.lambda_runtime import DeployedConfig, LocalFunction, LocalLambdaRuntime
+from local.harness.sam import package_template, substitute_definition, zip_folder
+from local.harness.triggers import json_path, pattern_matches, render_scheduler_input, transform_input
+
+EVENT = {
+    "source": "shop",
+    "detail-type": "OrderPlaced",
+    "time": "2024-05-01T02:00:00Z",
+    "detail": {"id": "o-1", "amount": 12.5, "tags": ["a", "b"], "note": 'say "hi"'},
+}
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=5))]),
+    )
+)
+def test_scheduled_time_is_rendered_in_utc_to_the_second(moment: datetime) -> None:
+    rendered = render_scheduler_input('{"t": "<aws.scheduler.scheduled-time>"}', moment, "arn:s", "id-1")
+
+    text = json.loads(rendered)["t"]
+    parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert len(text) == len("2022-03-22T18:59:43Z")
+    assert parsed == moment.astimezone(UTC).replace(microsecond=0)
+
+
+def test_scheduler_keywords_are_all_replaced() -> None:
+    template = '{"a": "<aws.scheduler.schedule-arn>", "e": "<aws.scheduler.execution-id>", "n": <aws.scheduler.attempt-number>}'
+
+    rendered = json.loads(render_scheduler_input(template, datetime(2024, 1, 1), "arn:sched", "exec-9"))
+
+    assert rendered == {"a": "arn:sched", "e": "exec-9", "n": 1}
+
+
+def test_input_transformer_quotes_values_outside_strings_only() -> None:
+    transformer = {
+        "InputPathsMap": {
+            "id": "$.detail.id",
+            "amount": "$.detail.amount",
+            "tags": "$.detail.tags",
+            "note": "$.detail.note",
+            "missing": "$.detail.nope",
+        },
+        "InputTemplate": '{"id": <id>, "text": "order <id> of <amount>", "tags": <tags>, "note": <note>, '
+        '"quoted": "<note>", "missing": <missing>, "rule": "<aws.events.rule-name>"}',
+    }
+
+    rendered = json.loads(transform_input(transformer, EVENT, "arn:rule", "my-rule"))
+
+    assert rendered == {
+        "id": "o-1",
+        "text": "order o-1 of 12.5",
+        "tags": ["a", "b"],
+        "note": 'say "hi"',
+        "quoted": 'say "hi"',
+        "missing": None,
+        "rule": "my-rule",
+    }
+
+
+def test_json_path_resolves_members_and_indexes() -> None:
+    assert json_path(EVENT, "$.detail.tags[1]") == "b"
+    assert json_path(EVENT, "$") is EVENT
+    assert json_path(EVENT, "$.detail.absent") is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches"),
+    [
+        ({"source": ["shop"]}, True),
+        ({"source": [{"prefix": "sh"}]}, True),
+        ({"source": [{"anything-but": ["shop"]}]}, False),
+        ({"detail": {"id": [{"exists": True}]}}, True),
+        ({"detail": {"nope": [{"exists": True}]}}, False),
+        ({"detail": {"amount": [{"numeric": [">", 10, "<=", 12.5]}]}}, True),
+        ({"detail": {"amount": [{"numeric": [">", 20]}]}}, False),
+    ],
+)
+def test_event_patterns(pattern: dict[str, object], matches: bool) -> None:
+    assert pattern_matches(pattern, EVENT) is matches
+
+
+def test_substitutions_replace_placeholders_and_reject_missing_ones() -> None:
+    definition = '{"Resource": "${FnArn}", "Next": "$$.Execution.Id"}'
+
+    assert (
+        substitute_definition(definition, {"FnArn": "arn:fn"}, "M")
+        == '{"Resource": "arn:fn", "Next": "$$.Execution.Id"}'
+    )
+    with pytest.raises(ValueError, match="FnArn"):
+        substitute_definition(definition, {}, "M")
+
+
+def test_packaging_uploads_code_without_caches_and_inlines_definitions(tmp_path: Path) -> None:
+    (tmp_path / "fn" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "fn" / "app.py").write_text("def handler(e, c): return e\n")
+    (tmp_path / "fn" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / "sm.asl.json").write_text('{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}')
+    template: dict[str, Any] = {
+        "Globals": {"Function": {"Runtime": "python3.11"}},
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "fn/", "Handler": "app.handler"}},
+            "Remote": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "s3://b/k.zip"}},
+            "Sm": {"Type": "AWS::Serverless::StateMachine", "Properties": {"DefinitionUri": "sm.asl.json"}},
+        },
+    }
+    uploads: dict[str, bytes] = {}
+
+    def upload(hint: str, data: bytes) -> tuple[str, str]:
+        uploads[hint] = data
+        return "bucket", f"{hint}.zip"
+
+    packaged, code = package_template(template, tmp_path, upload)
+
+    assert packaged["Resources"]["Fn"]["Properties"]["CodeUri"] == {"Bucket": "bucket", "Key": "Fn.zip"}
+    assert packaged["Resources"]["Remote"]["Properties"]["CodeUri"] == "s3://b/k.zip"
+    assert packaged["Resources"]["Sm"]["Properties"]["Definition"]["StartAt"] == "A"
+    assert code[("bucket", "Fn.zip")].path == (tmp_path / "fn").resolve()
+    assert zipfile.ZipFile(BytesIO(uploads["Fn"])).namelist() == ["app.py"]
+    assert zip_folder(tmp_path / "fn") == uploads["Fn"]  # deterministic
+    assert template["Resources"]["Fn"]["Properties"]["CodeUri"] == "fn/"  # input untouched
+
+
+def _runtime(tmp_path: Path, source: str) -> tuple[LocalLambdaRuntime, DeployedConfig]:
+    (tmp_path / "app.py").write_text(source)
+    runtime = LocalLambdaRuntime()
+    runtime.register("fn", LocalFunction("Fn", tmp_path))
+    config = DeployedConfig(
+        "fn", "arn:aws:lambda:us-east-1:123456789012:function:fn", "app.handler", 3, 128, {}, "us-east-1"
+    )
+    return runtime, config
+
+
+@pytest.mark.parametrize(
+    ("source", "handler", "error_type"),
+    [
+        ("import not_a_module_anywhere\n", "app.handler", "Runtime.ImportModuleError"),
+        ("x = 1\n", "app.handler", "Runtime.HandlerNotFound"),
+        ("def handler(e, c):\n    return object()\n", "app.handler", "Runtime.MarshalError"),
+        ("raise KeyError('at import')\n", "app.handler", "KeyError"),
+        ("def handler(e, c):\n    return e\n", "nope.handler", "Runtime.ImportModuleError"),
+    ],
+)
+def test_runtime_reports_errors_as_lambda_does(tmp_path: Path, source: str, handler: str, error_type: str) -> None:
+    runtime, config = _runtime(tmp_path, source)
+    config = DeployedConfig(**{**config.__dict__, "handler": handler})
+
+    result = runtime.invoke(config, b"{}")
+
+    assert result.function_error == "Unhandled"
+    assert json.loads(result.payload)["errorType"] == error_type
+    runtime.drop_modules()
+
+
+def test_runtime_returns_the_handlers_json_and_keeps_the_module_warm(tmp_path: Path) -> None:
+    runtime, config = _runtime(
+        tmp_path, "CALLS = []\ndef handler(e, c):\n    CALLS.append(1)\n    return {**e, 'calls': len(CALLS)}\n"
+    )
+
+    first = runtime.invoke(config, b'{"a": 1}')
+    second = runtime.invoke(config, "")
+    runtime.drop_modules()
+    cold = runtime.invoke(config, b"{}")
+    runtime.drop_modules()
+
+    assert (json.loads(first.payload), first.function_error) == ({"a": 1, "calls": 1}, None)
+    assert json.loads(second.payload) == {"calls": 2}
+    assert json.loads(cold.payload) == {"calls": 1}
