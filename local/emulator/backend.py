@@ -297,7 +297,10 @@ class Backend:
                 )
             size = len(json.dumps(obj, ensure_ascii=False).encode())
             if size > MAX_OBJECT_BYTES:
-                raise InvalidRequestError(f"objects[{i}] is {size} bytes of JSON; the limit is {MAX_OBJECT_BYTES}")
+                raise InvalidRequestError(
+                    f"objects[{i}] is {size} bytes of JSON; the Customer Profiles limit is 250 KB "
+                    f"({MAX_OBJECT_BYTES} bytes)"
+                )
             checked.append(obj)
         with self._lock:
             store = self._objects.setdefault((domain, object_type), {})

@@ -22,30 +22,40 @@ class EmulatorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    job_duration_seconds: float = Field(1.0, ge=0, description="Duration of one export job (before time_scale).")
+    job_duration_seconds: float = Field(
+        default=1.0, ge=0, description="Duration of one export job (before time_scale)."
+    )
     job_duration_by_object_type: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="Per-object-type override of job_duration_seconds."
     )
     update_while_in_progress: Literal["reject", "accept"] = Field(
-        "reject",
+        default="reject",
         description="Update while the last job is IN_PROGRESS: InvalidRequestException, or start another job.",
     )
     stale_status_seconds: float = Field(
-        0.0, ge=0, description="After an Update, List shows the previous job for this long (before time_scale)."
+        default=0.0, ge=0, description="After an Update, List shows the previous job for this long (before time_scale)."
     )
-    throttle_rate: float = Field(0.0, ge=0, le=1, description="Probability of ThrottlingException per API call.")
-    internal_error_rate: float = Field(0.0, ge=0, le=1, description="Probability of InternalServiceError per call.")
+    throttle_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Probability of ThrottlingException per API call."
+    )
+    internal_error_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Probability of InternalServiceError per call."
+    )
     fail_object_types: list[str] = Field(default_factory=list, description="Jobs for these object types FAIL.")
     access_denied_operations: list[str] = Field(
         default_factory=list, description="Operation names answered with AccessDeniedException (missing IAM)."
     )
-    lag_minutes: float = Field(30.0, ge=0, description="Objects updated this recently before a job are left out.")
-    records_per_file: int = Field(100, ge=1, description="Maximum records per exported file.")
-    time_scale: float = Field(1.0, ge=0, description="Multiplies every emulator duration (0.01: 1 s -> 10 ms).")
-    clock_offset_ms: int = Field(0, description="Emulator now = wall clock + this offset.")
-    max_concurrent_jobs: int = Field(20, ge=0, description="IN_PROGRESS jobs allowed per account and Region.")
-    max_data_integrations: int = Field(20, ge=0, description="Data integrations allowed per Region (AWS default).")
-    random_seed: int = Field(0, description="Seed of the generator deciding throttling and internal errors.")
+    lag_minutes: float = Field(
+        default=30.0, ge=0, description="Objects updated this recently before a job are left out."
+    )
+    records_per_file: int = Field(default=100, ge=1, description="Maximum records per exported file.")
+    time_scale: float = Field(default=1.0, ge=0, description="Multiplies every emulator duration (0.01: 1 s -> 10 ms).")
+    clock_offset_ms: int = Field(default=0, description="Emulator now = wall clock + this offset.")
+    max_concurrent_jobs: int = Field(default=20, ge=0, description="IN_PROGRESS jobs allowed per account and Region.")
+    max_data_integrations: int = Field(
+        default=20, ge=0, description="Data integrations allowed per Region (AWS default)."
+    )
+    random_seed: int = Field(default=0, description="Seed of the generator deciding throttling and internal errors.")
 
     @field_validator("access_denied_operations")
     @classmethod

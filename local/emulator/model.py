@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import botocore.session
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
 from local.emulator.errors import ApiError, InvalidRequestError, UnknownOperationError
 
@@ -201,7 +201,7 @@ def validate_value(shape: Shape, value: Any, path: str) -> list[str]:
             f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: Member must be of type {shape.type_name}"
         ]
     meta = shape.metadata
-    if shape.type_name == "structure":
+    if isinstance(shape, StructureShape):
         for req in shape.required_members:
             if value.get(req) is None:
                 errors.append(
@@ -225,10 +225,11 @@ def validate_value(shape: Shape, value: Any, path: str) -> list[str]:
                 f"Member must have {unit} less than or equal to {meta['max']}"
             )
     if shape.type_name == "string":
-        if shape.enum and value not in shape.enum:
+        enum: list[str] = meta.get("enum", [])
+        if enum and value not in enum:
             errors.append(
                 f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"
+                f"Member must satisfy enum value set: [{', '.join(enum)}]"
             )
         pattern = meta.get("pattern")
         # Smithy patterns are not implicitly anchored: a search, not a full match.
@@ -248,10 +249,10 @@ def validate_value(shape: Shape, value: Any, path: str) -> list[str]:
                 f"Value '{value}' at '{path}' failed to satisfy constraint: "
                 f"Member must have value less than or equal to {meta['max']}"
             )
-    elif shape.type_name == "list":
+    elif isinstance(shape, ListShape):
         for i, item in enumerate(value):
             errors.extend(validate_value(shape.member, item, f"{path}[{i}]"))
-    elif shape.type_name == "map":
+    elif isinstance(shape, MapShape):
         for key, item in value.items():
             errors.extend(validate_value(shape.key, key, f"{path} key"))
             errors.extend(validate_value(shape.value, item, f"{path}.{key}"))
@@ -284,11 +285,12 @@ def serialize_output(operation: str, data: Mapping[str, Any]) -> dict[str, Any]:
         if data:
             raise AssertionError(f"{operation} has no output shape but got {sorted(data)}")
         return {}
-    return _serialize(shape, data, operation)
+    body: dict[str, Any] = _serialize(shape, data, operation)
+    return body
 
 
 def _serialize(shape: Shape, value: Any, path: str) -> Any:
-    if shape.type_name == "structure":
+    if isinstance(shape, StructureShape):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if key not in shape.members:
@@ -300,8 +302,8 @@ def _serialize(shape: Shape, value: Any, path: str) -> Any:
                 raise AssertionError(f"{path}.{key}: only body members are supported in outputs")
             out[member.serialization.get("name", key)] = _serialize(member, item, f"{path}.{key}")
         return out
-    if shape.type_name == "list":
+    if isinstance(shape, ListShape):
         return [_serialize(shape.member, item, f"{path}[]") for item in value]
-    if shape.type_name == "map":
+    if isinstance(shape, MapShape):
         return {k: _serialize(shape.value, v, f"{path}.{k}") for k, v in value.items()}
     return value

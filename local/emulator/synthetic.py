@@ -221,7 +221,7 @@ def generate(
         raise ValueError(f"end_ms ({end_ms}) must be greater than start_ms ({start_ms})")
     rng = random.Random(f"{object_type}:{seed}")
     build = _BUILDERS[object_type]
-    objects = []
+    objects: list[dict[str, Any]] = []
     seen: set[str] = set()
     while len(objects) < count:
         object_id = _uid(rng).hex

@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from emulator_helpers import ACCOUNT, CREDS, FAST, NO_RETRY, REGION
 from moto.server import ThreadedMotoServer
 
 from local.emulator import EmulatorConfig, EmulatorControl, EmulatorServer
+from tests.emulator.emulator_helpers import ACCOUNT, CREDS, FAST, NO_RETRY, REGION
 
 
 @pytest.fixture(autouse=True)

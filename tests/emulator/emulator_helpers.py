@@ -1,4 +1,4 @@
-"""Constants and helpers shared by the emulator tests (named uniquely: test dirs are not packages)."""
+"""Constants and helpers shared by the emulator tests."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ DOMAIN = "test-domain"
 SOURCE_URI = "AmazonConnect://AppIntegrations"
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
+CREDS: dict[str, Any] = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
 # One attempt: throttling and internal errors must surface, not be retried away by botocore.
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 # Fast by default: a 1 s job runs in 50 ms. Tests about timing set their own values.

@@ -11,7 +11,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from emulator_helpers import (
+
+from local.emulator import EmulatorServer
+from tests.emulator.emulator_helpers import (
     ACCOUNT,
     CREDS,
     DAY_MS,
@@ -26,8 +28,6 @@ from emulator_helpers import (
     on_demand,
     wait_status,
 )
-
-from local.emulator import EmulatorServer
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 

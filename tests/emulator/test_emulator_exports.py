@@ -11,7 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
-from emulator_helpers import (
+from moto import mock_aws
+
+from local.emulator import EmulatorControl, EmulatorServer
+from local.emulator.layout import parse_export_key
+from local.emulator.synthetic import generate
+from tests.emulator.emulator_helpers import (
     ACCOUNT,
     CREDS,
     DAY_MS,
@@ -26,11 +31,6 @@ from emulator_helpers import (
     on_demand,
     wait_status,
 )
-from moto import mock_aws
-
-from local.emulator import EmulatorControl, EmulatorServer
-from local.emulator.layout import parse_export_key
-from local.emulator.synthetic import generate
 
 TS = r"(\d{8}T\d{6})"
 UUID4 = r"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})"

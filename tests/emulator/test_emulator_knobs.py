@@ -7,7 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from emulator_helpers import (
+
+from local.emulator import EmulatorControl, EmulatorServer
+from local.emulator.layout import format_timestamp, parse_export_key
+from local.emulator.synthetic import generate
+from tests.emulator.emulator_helpers import (
     DAY_MS,
     DOMAIN,
     HOUR_MS,
@@ -21,10 +25,6 @@ from emulator_helpers import (
     on_demand,
     wait_status,
 )
-
-from local.emulator import EmulatorControl, EmulatorServer
-from local.emulator.layout import format_timestamp, parse_export_key
-from local.emulator.synthetic import generate
 
 MINUTE_MS = 60_000
 
