@@ -6,9 +6,10 @@ template), imports its handler module under a name unique to that function, and 
 function's deployed environment and a Lambda-like context.
 
 os.environ is process-global, so handler calls are serialized by one lock: two Lambdas never run
-at the same time (a Map state's parallel iterations take turns). A handler that synchronously
-invokes another Lambda through the API would wait for that lock; it gives up after the function's
-Timeout and reports `Sandbox.Timedout` instead of hanging.
+at the same time (a Map state's parallel iterations take turns; time spent waiting for the lock
+does not count against the function's Timeout). A handler that synchronously invokes another
+Lambda through the API would wait for that lock forever; after `lock_timeout_seconds` the inner
+call gives up and reports `Sandbox.Timedout` instead of hanging the test.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class LocalLambdaRuntime:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     # Extra variables every function sees (the Lambda runtime's own, e.g. AWS_REGION).
     base_environment: dict[str, str] = field(default_factory=dict)
+    lock_timeout_seconds: float = 120.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _modules: dict[str, ModuleType] = field(default_factory=dict)
 
@@ -127,8 +129,8 @@ class LocalLambdaRuntime:
     def invoke(self, config: DeployedConfig, payload: bytes | str | None) -> InvocationResult:
         """Run the handler of a registered function on `payload`; errors come back as Lambda does."""
         function = self.functions[config.function_name]
-        if not self._lock.acquire(timeout=max(config.timeout, 1)):
-            message = f"{config.function_name} waited {config.timeout}s for another in-process Lambda"
+        if not self._lock.acquire(timeout=self.lock_timeout_seconds):
+            message = f"{config.function_name} waited {self.lock_timeout_seconds}s for another in-process Lambda"
             return InvocationResult(_error_payload("Sandbox.Timedout", message, []), "Unhandled")
         try:
             with self._function_environment(config):

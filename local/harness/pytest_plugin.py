@@ -11,7 +11,7 @@ In a conftest.py:
         offline.reset()
         return offline
 
-The stack is deployed once per session (deploying takes a few seconds); `reset()` does not touch
+The stack is deployed once per test package (deploying takes a few seconds); `reset()` does not touch
 moto, so tests should use unique keys/names rather than rely on an empty table or bucket.
 """
 
@@ -44,12 +44,14 @@ def offline_stack_fixture(
     template_path: str | Path,
     parameters: dict[str, str] | None = None,
     time_scale: float = 0.01,
-    scope: str = "session",
+    scope: str = "package",
     **options: Any,
 ) -> Callable[..., Any]:
-    """Return a pytest fixture (default scope: session) that yields a started `OfflineStack`.
+    """Return a pytest fixture (default scope: package) that yields a started `OfflineStack`.
 
     Assign it to a module-level name in a conftest: that name becomes the fixture's name.
+    Only one stack runs per process, so a wider scope (session) would keep other test folders
+    from starting theirs: package scope deploys once per test folder and lets them take turns.
     """
     import pytest  # here, so the CLI can import this package without pytest installed
 
