@@ -12,6 +12,12 @@
   is swapped for a proxy whose `sleep` is scaled, which scales every Retry interval
   (`RetrierDecl._eval_body` calls `time.sleep(interval_seconds)`).
 
+- `physical_resource_id` added to `moto.events.models.EventBus` (the bus name) and
+  `moto.awslambda.models.LayerVersion` (the layer version ARN), which lack it: moto's `Ref` then
+  returned the model object itself, so a Rule with `EventBusName: !Ref Bus` crashed create_stack
+  and a layer's physical id was empty. These are what `Ref` returns on AWS. (moto's CloudFormation
+  still ignores a function's `Layers`; the in-process runtime takes layers from the template.)
+
 `tests/harness/test_harness_moto_internals.py` asserts these still exist with these signatures
 (the replacements carry `__wrapped__`, so the originals can be checked while patched).
 """
@@ -25,13 +31,17 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from moto.awslambda import models as lambda_models
 from moto.awslambda_simple import models as lambda_simple_models
+from moto.events import models as events_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
 from local.harness.lambda_runtime import DeployedConfig, LocalLambdaRuntime
 
 LOG = logging.getLogger("local.harness")
+
+_MISSING = object()
 
 # Loggers that are loud for failures the state machine handles (Catch), or for every request.
 _NOISY_LOGGERS = ("moto.stepfunctions.parser", "werkzeug")
@@ -86,6 +96,8 @@ class MotoPatches:
         if self._saved:
             raise RuntimeError("moto patches are already applied")
         self._replace(lambda_simple_models.LambdaSimpleBackend, "invoke", self._invoke_method())
+        self._add_missing(events_models.EventBus, "physical_resource_id", property(lambda bus: bus.name))
+        self._add_missing(lambda_models.LayerVersion, "physical_resource_id", property(lambda layer: layer.arn))
         if self.time_scale != 1.0:
             self._replace(wait_function.WaitFunction, "_wait_interval", _scaled_wait(self.time_scale))
             self._replace(retrier_decl, "time", _ScaledTime(self.time_scale))
@@ -100,7 +112,10 @@ class MotoPatches:
         """Undo every patch, last first."""
         while self._saved:
             owner, name, original = self._saved.pop()
-            setattr(owner, name, original)
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
         for name, level in self._log_levels.items():
             logging.getLogger(name).setLevel(level)
         self._log_levels.clear()
@@ -108,6 +123,12 @@ class MotoPatches:
     def _replace(self, owner: Any, name: str, replacement: Any) -> None:
         self._saved.append((owner, name, owner.__dict__[name]))
         setattr(owner, name, replacement)
+
+    def _add_missing(self, owner: type, name: str, addition: Any) -> None:
+        # Only where moto has nothing: if a later moto defines it, moto's own wins.
+        if not hasattr(owner, name):
+            self._saved.append((owner, name, _MISSING))
+            setattr(owner, name, addition)
 
     def _invoke_method(self) -> Any:
         runtime = self.runtime

@@ -12,7 +12,14 @@ def test_outputs_hold_the_templates_outputs_and_nothing_else(stack: OfflineStack
     outputs = stack.outputs
 
     # Then they are exactly the template's Outputs, with real values
-    assert set(outputs) == {"WorkflowArn", "DataBucketName", "TopicArn", "CounterTableName", "WorkerFunctionName"}
+    assert set(outputs) == {
+        "WorkflowArn",
+        "DataBucketName",
+        "TopicArn",
+        "CounterTableName",
+        "WorkerFunctionName",
+        "PartnerBusName",
+    }
     assert outputs["WorkflowArn"] == stack.state_machine_arn("Workflow")
     assert outputs["CounterTableName"] == stack.physical_id("CounterTable")
     stack.client("s3").head_bucket(Bucket=outputs["DataBucketName"])
@@ -44,5 +51,8 @@ def test_functions_are_deployed_with_globals_merged(stack: OfflineStack) -> None
 
     assert (poller["Timeout"], poller["MemorySize"]) == (5, 256)
     assert worker["Timeout"] == 30
-    # (moto's Ref to a LayerVersion is empty, so its function configs list no Layers; the harness
-    # takes layers from the template, see test_layer_package_imports_and_context_is_lambda_like)
+    layer = stack.physical_id(next(k for k in stack.resources if k.startswith("CommonLayer")))
+    assert layer.startswith("arn:aws:lambda:us-east-1:123456789012:layer:")
+    # moto's CloudFormation drops a function's Layers; the harness takes them from the template
+    # (see test_layer_package_imports_and_context_is_lambda_like).
+    assert "Layers" not in worker or worker["Layers"] == []

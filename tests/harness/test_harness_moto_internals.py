@@ -7,8 +7,10 @@ import time
 from typing import Any
 
 import moto
+from moto.awslambda.models import LayerVersion
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.events.models import EventPattern
+from moto.cloudformation import parsing
+from moto.events.models import EventBus, EventPattern
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
@@ -62,3 +64,10 @@ def test_threaded_server_and_event_pattern_api() -> None:
     assert _parameters(ThreadedMotoServer.__init__) == ["self", "ip_address", "port", "verbose"]
     assert hasattr(ThreadedMotoServer, "get_host_and_port")
     assert EventPattern.load('{"source": ["a"]}').matches_event({"source": "a"})  # type: ignore[typeddict-item]
+
+
+def test_cloudformation_ref_returns_physical_resource_id() -> None:
+    # The harness adds physical_resource_id to EventBus and LayerVersion for moto's Ref to use.
+    assert 'hasattr(resource, "physical_resource_id")' in inspect.getsource(parsing.clean_json)
+    assert hasattr(EventBus, "name") or "self.name = name" in inspect.getsource(EventBus.__init__)
+    assert "def arn" in inspect.getsource(LayerVersion)

@@ -65,6 +65,24 @@ def test_put_events_applies_the_input_transformer(stack: OfflineStack) -> None:
     assert json.loads(execution["input"]) == {"action": "greet", "name": "refund r-42", "cents": 250}
 
 
+def test_put_events_honours_the_rules_bus_and_a_constant_input(stack: OfflineStack) -> None:
+    # Given a rule on the partner bus only
+    bus = stack.outputs["PartnerBusName"]
+    ping = {"Source": "fixture.partner", "DetailType": "Ping", "Detail": json.dumps({"ignored": True})}
+
+    # When the same event is put on the default bus and on the partner bus (by name and by ARN)
+    on_default = stack.put_events([ping])
+    on_partner = stack.put_events([{**ping, "EventBusName": bus}])
+    bus_arn = f"arn:aws:events:us-east-1:123456789012:event-bus/{bus}"
+    by_arn = stack.put_events([{**ping, "EventBusName": bus_arn}])
+
+    # Then only the partner bus starts an execution, with the target's constant Input
+    assert on_default.execution_arns == []
+    assert len(on_partner.execution_arns) == len(by_arn.execution_arns) == 1
+    execution = stack.wait_execution(on_partner.execution_arns[0])
+    assert json.loads(execution["input"]) == {"action": "greet", "name": "partner"}
+
+
 def test_unmatched_events_reach_moto_rules_with_other_targets(stack: OfflineStack, unique: str) -> None:
     # Given a rule (not from the template) that sends audit events to an SQS queue
     sqs, events = stack.client("sqs"), stack.client("events")
