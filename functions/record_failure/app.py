@@ -11,7 +11,7 @@ from cpexport.models import FailedExport
 from cpexport.observability import logger, metrics, record_export_metrics, tracer
 
 
-@logger.inject_lambda_context(correlation_id_path="executionArn")
+@logger.inject_lambda_context(correlation_id_path="executionArn", clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=FailedExport)

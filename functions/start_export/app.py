@@ -31,7 +31,7 @@ def start(task: dict[str, Any]) -> dict[str, Any]:
     ).to_wire()
 
 
-@logger.inject_lambda_context(correlation_id_path="executionArn")
+@logger.inject_lambda_context(correlation_id_path="executionArn", clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=ExportTask)

@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from cpexport.models import ExportResult, ExportStatus
+from cpexport.models import ExportResult, ExportStatus, PlanOutput
 
 logger = Logger()
 tracer = Tracer()
@@ -29,3 +29,26 @@ def record_export_metrics(result: ExportResult) -> None:
         with single_metric(name=name, unit=unit, value=value) as metric:
             for key, dimension in dimensions.items():
                 metric.add_dimension(name=key, value=dimension)
+
+
+def record_watermark_ages(plan: PlanOutput, stack_name: str) -> None:
+    """How far behind each object type is at plan time: the dashboard's lag and the silent-failure alarm.
+
+    `OldestWatermarkAgeHours` (dimension StackName only) is what the stale-export alarm watches:
+    when no export of some object type has succeeded for too long, it grows past the threshold.
+    """
+    if any(task.backfill for task in plan.exports):
+        return  # a backfill's window says nothing about how current the exports are
+    ages = {(task.domain_name, task.object_type): plan.clock - task.window.start for task in plan.exports} | {
+        (s.domain_name, s.object_type): plan.clock - s.watermark for s in plan.skipped if s.watermark is not None
+    }
+    if not ages:
+        return
+    for (domain_name, object_type), age in ages.items():
+        with single_metric(name="WatermarkAgeHours", unit=MetricUnit.Count, value=age.total_seconds() / 3600) as metric:
+            metric.add_dimension(name="DomainName", value=domain_name)
+            metric.add_dimension(name="ObjectType", value=object_type)
+    with single_metric(
+        name="OldestWatermarkAgeHours", unit=MetricUnit.Count, value=max(ages.values()).total_seconds() / 3600
+    ) as metric:
+        metric.add_dimension(name="StackName", value=stack_name)

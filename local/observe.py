@@ -1,0 +1,133 @@
+"""Read what the pipeline left behind on the offline stack: S3 manifests and files, the state
+table, SNS notifications and result events. Used by `make demo` and the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from local.harness.stack import OfflineStack
+
+RESULT_SOURCE = "customer-profiles-export"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a Customer Profiles object: its id and when it was last updated."""
+
+    id: str
+    last_updated: int
+
+
+def versions(objects: Iterable[dict[str, Any]]) -> set[Version]:
+    """The (id, lastUpdated) versions of seeded or exported objects."""
+    return {Version(str(o["id"]), int(o["lastUpdated"])) for o in objects}
+
+
+class PipelineObserver:
+    """Subscribes to the stack's topic and result events, and reads its bucket and state table."""
+
+    def __init__(self, stack: OfflineStack, name: str = "observer") -> None:
+        self.stack = stack
+        self.outputs = stack.outputs
+        self.bucket = self.outputs["ExportBucketName"]
+        self.table = self.outputs["StateTableName"]
+        self._s3 = stack.client("s3")
+        self._ddb = stack.client("dynamodb")
+        self._sqs = stack.client("sqs")
+        self.notifications_queue = self._queue(f"{name}-notifications")
+        self.events_queue = self._queue(f"{name}-result-events")
+        stack.client("sns").subscribe(
+            TopicArn=self.outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=self._arn(self.notifications_queue)
+        )
+        events = stack.client("events")
+        events.put_rule(
+            Name=f"{name}-results",
+            EventBusName=self.outputs.get("EventBusName", "default"),
+            EventPattern=json.dumps({"source": [RESULT_SOURCE]}),
+        )
+        events.put_targets(
+            Rule=f"{name}-results",
+            EventBusName=self.outputs.get("EventBusName", "default"),
+            Targets=[{"Id": "queue", "Arn": self._arn(self.events_queue)}],
+        )
+
+    def _queue(self, name: str) -> str:
+        return str(self._sqs.create_queue(QueueName=name)["QueueUrl"])
+
+    def _arn(self, queue_url: str) -> str:
+        attributes = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = []
+        while True:
+            batch = self._sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                received.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """SNS messages published since the last call (subject, message, attributes)."""
+        return self._drain(self.notifications_queue)
+
+    def result_events(self) -> list[dict[str, Any]]:
+        """Succeeded/Failed events put on the bus since the last call."""
+        return self._drain(self.events_queue)
+
+    # -- state table --------------------------------------------------------------------------
+    def watermark(self, domain_name: str, object_type: str) -> str | None:
+        item = self._ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": f"EXPORT#{domain_name}#{object_type}"}, "sk": {"S": "WATERMARK"}}
+        ).get("Item")
+        return item["watermark"]["S"] if item and "watermark" in item else None
+
+    def runs(self, domain_name: str, object_type: str) -> list[dict[str, Any]]:
+        """The run index of an object type, oldest window first."""
+        response = self._ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :run)",
+            ExpressionAttributeValues={":pk": {"S": f"EXPORT#{domain_name}#{object_type}"}, ":run": {"S": "RUN#"}},
+        )
+        return [{key: _plain(value) for key, value in item.items()} for item in response["Items"]]
+
+    # -- bucket -------------------------------------------------------------------------------
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def records(self, key: str) -> list[dict[str, Any]]:
+        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+    def manifest_records(self, manifest_key: str) -> list[dict[str, Any]]:
+        """Every record of the files a manifest lists."""
+        manifest = self.read_json(manifest_key)
+        return [record for file in manifest["files"] for record in self.records(file["key"])]
+
+    def exported_versions(self, domain_name: str, object_type: str) -> set[Version]:
+        """Every object version exported for an object type, read through the run index's manifests."""
+        found: set[Version] = set()
+        for run in self.runs(domain_name, object_type):
+            if run.get("status") == "SUCCEEDED" and run.get("manifestKey"):
+                found |= versions(self.manifest_records(run["manifestKey"]))
+        return found
+
+
+def missing_versions(seeded: Iterable[dict[str, Any]], exported: set[Version], watermark_ms: int) -> set[Version]:
+    """Seeded versions last updated before the watermark that no manifest holds: the lost ones."""
+    return {v for v in versions(seeded) if v.last_updated < watermark_ms} - exported
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    kind, raw = next(iter(value.items()))
+    if kind == "N":
+        return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+    return raw
