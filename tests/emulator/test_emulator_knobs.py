@@ -264,13 +264,23 @@ def test_clock_offset_ms_at_construction(setup: Any, kms_key_arn: str, bucket: s
 
 
 def test_max_concurrent_jobs(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    _, _, client = setup(max_concurrent_jobs=1, job_duration_seconds=5.0, time_scale=1.0)
+    # Given a quota of one job and a running job
+    _, ctl, client = setup(max_concurrent_jobs=1, job_duration_seconds=1.0, time_scale=1.0)
     create_export(client, kms_key_arn, f"s3://{bucket}", execution=window())
     create_data_integration(client, kms_key_arn, name="di-asset", object_type="_asset")
+
+    # When another job is requested, Then ResourceQuotaExceededException
     with pytest.raises(client.exceptions.ResourceQuotaExceededException, match="quota"):
         client.create_data_integration_association(
             DataIntegrationIdentifier="di-asset", DestinationURI=f"s3://{bucket}", ExecutionConfiguration=window()
         )
+
+    # And once the running job has finished, the same request succeeds
+    ctl.wait_idle(timeout=10)
+    client.create_data_integration_association(
+        DataIntegrationIdentifier="di-asset", DestinationURI=f"s3://{bucket}", ExecutionConfiguration=window()
+    )
+    assert [j["objectType"] for j in ctl.jobs()] == ["_profile", "_asset"]
 
 
 def test_access_denied_operations(setup: Any) -> None:
