@@ -12,6 +12,11 @@
   is swapped for a proxy whose `sleep` is scaled, which scales every Retry interval
   (`RetrierDecl._eval_body` calls `time.sleep(interval_seconds)`).
 
+- `moto.events.models.Rule.send_to_targets`: moto raises NotImplementedError for a state machine
+  target, and matches events against DISABLED rules and pattern-less (scheduled) rules. The
+  replacement skips those rules as AWS does and hands state machine targets to a callback (the
+  OfflineStack starts the execution); other targets (SQS, logs ...) still go to moto's code. So
+  PutEvents from anywhere (tests, handlers, an ASL `events:putEvents` task) reaches the state machine.
 - `physical_resource_id` added to `moto.events.models.EventBus` (the bus name) and
   `moto.awslambda.models.LayerVersion` (the layer version ARN), which lack it: moto's `Ref` then
   returned the model object itself, so a Rule with `EventBusName: !Ref Bus` crashed create_stack
@@ -24,10 +29,12 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +88,42 @@ def _scaled_wait(scale: float) -> Any:
     return _wait_interval
 
 
+StateMachineTarget = Callable[[Any, dict[str, Any], dict[str, Any]], None]
+"""Called with (moto Rule, target dict, moto's event dict) for each state machine target hit."""
+
+
+def _is_state_machine(target: dict[str, Any]) -> bool:
+    return str(target.get("Arn", "")).split(":")[2:3] == ["states"]
+
+
+def _send_to_targets(deliver: StateMachineTarget) -> Any:
+    original = events_models.Rule.send_to_targets
+
+    @functools.wraps(original)
+    def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
+        # On AWS only an ENABLED rule with an event pattern matches put events.
+        if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
+            return None
+        if not rule.event_pattern.matches_event(original_event):
+            return None
+        others = [target for target in rule.targets if not _is_state_machine(target)]
+        for target in rule.targets:
+            if _is_state_machine(target):
+                try:
+                    deliver(rule, target, original_event)
+                except Exception:
+                    # A failed target does not fail PutEvents on AWS either.
+                    LOG.exception("Starting %s for rule %s failed", target.get("Arn"), rule.name)
+        if others:
+            # A copy with only the targets moto knows, so concurrent requests see the rule intact.
+            rest = copy.copy(rule)
+            rest.targets = others
+            original(rest, original_event, transform_input)
+        return None
+
+    return send_to_targets
+
+
 @dataclass
 class MotoPatches:
     """Installs the harness's replacements into moto's classes (process-wide) and removes them."""
@@ -88,6 +131,7 @@ class MotoPatches:
     runtime: LocalLambdaRuntime
     time_scale: float = 1.0
     verbose: bool = False
+    on_state_machine_target: StateMachineTarget | None = None
     _saved: list[tuple[Any, str, Any]] = field(default_factory=list)
     _log_levels: dict[str, int] = field(default_factory=dict)
 
@@ -96,6 +140,8 @@ class MotoPatches:
         if self._saved:
             raise RuntimeError("moto patches are already applied")
         self._replace(lambda_simple_models.LambdaSimpleBackend, "invoke", self._invoke_method())
+        if self.on_state_machine_target is not None:
+            self._replace(events_models.Rule, "send_to_targets", _send_to_targets(self.on_state_machine_target))
         self._add_missing(events_models.EventBus, "physical_resource_id", property(lambda bus: bus.name))
         self._add_missing(lambda_models.LayerVersion, "physical_resource_id", property(lambda layer: layer.arn))
         if self.time_scale != 1.0:

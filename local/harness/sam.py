@@ -81,6 +81,7 @@ class SchedulePlan:
     group_name: str
     target_output: str
     input_output: str | None
+    state_output: str | None = None
 
 
 @dataclass
@@ -231,6 +232,7 @@ def plan_deployment(template: dict[str, Any], code: dict[tuple[str, str], LocalC
                     group_name=str(props.get("GroupName", "default")),
                     target_output=hidden(target.get("Arn"), condition),
                     input_output=hidden(target["Input"], condition) if "Input" in target else None,
+                    state_output=hidden(props["State"], condition) if "State" in props else None,
                 )
             )
     return plan

@@ -39,8 +39,7 @@ from local.harness.sam import (
     transform_template,
 )
 from local.harness.triggers import (
-    event_from_entry,
-    pattern_matches,
+    normalize_event,
     render_scheduler_input,
     scheduled_event,
     target_input,
@@ -67,11 +66,10 @@ class StackResource:
 
 @dataclass
 class PutEventsResult:
-    """What `OfflineStack.put_events` did with the entries."""
+    """What `OfflineStack.put_events` did: the executions its rules started, and PutEvents' reply."""
 
     execution_arns: list[str] = field(default_factory=list)
-    forwarded_entries: int = 0
-    forwarded_response: dict[str, Any] | None = None
+    response: dict[str, Any] = field(default_factory=dict)
 
 
 def _free_name(prefix: str) -> str:
@@ -133,6 +131,8 @@ class OfflineStack:
         self._outputs: dict[str, str] = {}
         self._hidden: dict[str, str] = {}
         self.resources: dict[str, StackResource] = {}
+        self._rule_executions: list[str] = []
+        self._put_events_lock = threading.Lock()
         self.endpoint_url = ""
         self.appintegrations_endpoint_url: str | None = None
 
@@ -225,7 +225,12 @@ class OfflineStack:
                 "AWS_EC2_METADATA_DISABLED": "true",
             }
         )
-        self._patches = MotoPatches(self._runtime, time_scale=self.time_scale, verbose=self.verbose)
+        self._patches = MotoPatches(
+            self._runtime,
+            time_scale=self.time_scale,
+            verbose=self.verbose,
+            on_state_machine_target=self._start_from_rule,
+        )
         self._patches.apply()
         self._saved_config = json.loads(json.dumps(default_user_config))
         self._post(
@@ -495,11 +500,14 @@ class OfflineStack:
             found[self._logical_id_of_rule(rule)] = target["Arn"]
         return found
 
-    def fire_schedule(self, logical_id: str | None = None, scheduled_time: datetime | None = None) -> str:
+    def fire_schedule(
+        self, logical_id: str | None = None, scheduled_time: datetime | None = None, *, force: bool = False
+    ) -> str:
         """Do what a schedule does when it fires at `scheduled_time` (default now); return the execution ARN.
 
         Handles `AWS::Scheduler::Schedule` (SAM `ScheduleV2`), whose Input keywords are filled in
-        as EventBridge Scheduler does, and `AWS::Events::Rule` with a ScheduleExpression.
+        as EventBridge Scheduler does, and `AWS::Events::Rule` with a ScheduleExpression. A
+        DISABLED schedule never fires on AWS: firing one raises unless `force` is set.
         """
         moment = scheduled_time or datetime.now(UTC)
         schedules = {s.logical_id: s for s in self._deployed_schedules()}
@@ -511,6 +519,7 @@ class OfflineStack:
             logical_id = candidates[0]
         if logical_id in schedules:
             schedule = schedules[logical_id]
+            self._refuse_disabled(logical_id, self._hidden.get(schedule.state_output or "", "ENABLED"), force)
             schedule_arn = (
                 f"arn:aws:scheduler:{self.region}:{self.account_id}:schedule/{schedule.group_name}/{schedule.name}"
             )
@@ -521,47 +530,42 @@ class OfflineStack:
             )
         if logical_id in rules:
             rule, target = rules[logical_id]
+            self._refuse_disabled(logical_id, rule.get("State", "ENABLED"), force)
             event = scheduled_event(rule["Arn"], moment, self.account_id, self.region)
             payload = target_input(target, event, rule["Arn"], rule["Name"])
             return self.start_execution(payload, name=_free_name(rule["Name"][:50]), state_machine=target["Arn"])
         raise KeyError(f"No schedule {logical_id!r}; schedules: {sorted([*schedules, *rules])}")
 
-    def put_events(self, entries: list[dict[str, Any]]) -> PutEventsResult:
-        """Deliver PutEvents entries: matching rules with a state machine target start executions.
+    @staticmethod
+    def _refuse_disabled(logical_id: str, state: str, force: bool) -> None:
+        if state != "ENABLED" and not force:
+            raise RuntimeError(f"{logical_id} is {state}: AWS would not fire it (pass force=True to fire anyway)")
 
-        Each target's Input / InputPath / InputTransformer is applied. Entries that match no such
-        rule go to moto's own PutEvents (for rules with other targets, e.g. SQS).
+    def put_events(self, entries: list[dict[str, Any]]) -> PutEventsResult:
+        """PutEvents through moto; return it with the executions the matching rules started.
+
+        Rules are matched by moto on the entry's bus; a state machine target gets its Input /
+        InputPath / InputTransformer applied (see `_start_from_rule`); other targets (SQS ...)
+        are moto's. PutEvents from a handler or an ASL task is routed the same way; executions
+        such a concurrent call starts while this one runs are counted here too.
         """
-        result = PutEventsResult()
-        events = self.client("events")
-        forward: list[dict[str, Any]] = []
-        for entry in entries:
-            bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
-            event = event_from_entry(entry, self.account_id, self.region)
-            delivered = False
-            for rule in self._rules(bus):
-                if rule.get("State") != "ENABLED" or not pattern_matches(rule.get("EventPattern"), event):
-                    continue
-                for target in self._targets(rule):
-                    if not target["Arn"].startswith("arn:aws:states:"):
-                        continue
-                    payload = target_input(target, event, rule["Arn"], rule["Name"])
-                    result.execution_arns.append(
-                        self.start_execution(payload, name=_free_name(rule["Name"][:50]), state_machine=target["Arn"])
-                    )
-                    delivered = True
-            if not delivered:
-                forward.append(entry)
-        if forward:
-            result.forwarded_entries = len(forward)
-            result.forwarded_response = events.put_events(Entries=forward)
-        return result
+        with self._put_events_lock:
+            first = len(self._rule_executions)
+            response: dict[str, Any] = self.client("events").put_events(Entries=entries)
+            return PutEventsResult(list(self._rule_executions[first:]), response)
+
+    def _start_from_rule(self, rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+        """Start a state machine target of a matched rule (called by the patched moto Rule)."""
+        payload = target_input(target, normalize_event(event), rule.arn, rule.name)
+        arn = self.start_execution(payload, name=_free_name(rule.name[:50]), state_machine=target["Arn"])
+        self._rule_executions.append(arn)
 
     def _deployed_schedules(self) -> list[Any]:
         plan = self._plan
         if plan is None:
             return []
-        return [s for s in plan.schedules if s.target_output in self._hidden]
+        # Deployed (its Condition holds) and aimed at a state machine: the only target handled.
+        return [s for s in plan.schedules if self._hidden.get(s.target_output, "").startswith("arn:aws:states:")]
 
     def _rules(self, bus: str) -> list[dict[str, Any]]:
         events = self.client("events")
@@ -579,7 +583,7 @@ class OfflineStack:
         found = []
         for bus in self.client("events").list_event_buses()["EventBuses"]:
             for rule in self._rules(bus["Name"]):
-                if not rule.get("ScheduleExpression") or rule.get("State") != "ENABLED":
+                if not rule.get("ScheduleExpression"):
                     continue
                 for target in self._targets(rule):
                     if target["Arn"].startswith("arn:aws:states:"):

@@ -1,10 +1,9 @@
 """What EventBridge and EventBridge Scheduler do to a target's input before starting an execution.
 
-moto never fires schedules and raises NotImplementedError for rules whose target is a state
-machine, so the harness computes the execution input itself: the pure functions here render it.
-Pattern matching reuses moto's own EventBridge matcher (`moto.events.models.EventPattern`), which
-covers exact values, prefix, suffix, anything-but, exists, numeric, equals-ignore-case, wildcard,
-cidr and `$or`.
+moto never fires schedules and cannot start a state machine from a rule, so the harness computes
+the execution input itself: the pure functions here render it. Which rule matches an event is
+left to moto's own EventBridge matcher (`moto.events.models.EventPattern`: exact values, prefix,
+suffix, anything-but, exists, numeric, equals-ignore-case, wildcard, cidr, `$or`).
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-
-from moto.events.models import EventPattern
 
 
 def render_scheduler_input(
@@ -44,22 +41,15 @@ def to_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def event_from_entry(entry: dict[str, Any], account_id: str, region: str) -> dict[str, Any]:
-    """The event EventBridge builds from one PutEvents entry (Source, DetailType, Detail ...)."""
-    detail = entry.get("Detail", "{}")
-    moment = entry.get("Time")
-    time_text = format_utc(moment if isinstance(moment, datetime) else datetime.now(UTC))
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": entry.get("DetailType", ""),
-        "source": entry.get("Source", ""),
-        "account": account_id,
-        "time": time_text,
-        "region": region,
-        "resources": list(entry.get("Resources", [])),
-        "detail": json.loads(detail) if isinstance(detail, str) else detail,
-    }
+def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as a target receives it, from moto's internal form (epoch `time`, `ingestion-time`)."""
+    normalized = {key: value for key, value in event.items() if key != "ingestion-time"}
+    moment = normalized.get("time")
+    if isinstance(moment, int | float):
+        normalized["time"] = format_utc(datetime.fromtimestamp(moment, UTC))
+    elif isinstance(moment, datetime):
+        normalized["time"] = format_utc(moment)
+    return normalized
 
 
 def scheduled_event(rule_arn: str, scheduled_time: datetime, account_id: str, region: str) -> dict[str, Any]:
@@ -75,15 +65,6 @@ def scheduled_event(rule_arn: str, scheduled_time: datetime, account_id: str, re
         "resources": [rule_arn],
         "detail": {},
     }
-
-
-def pattern_matches(pattern: str | dict[str, Any] | None, event: dict[str, Any]) -> bool:
-    """Whether an EventBridge event pattern matches `event` (moto's matcher)."""
-    if not pattern:
-        return False
-    raw = pattern if isinstance(pattern, str) else json.dumps(pattern)
-    matcher: Any = EventPattern.load(raw)  # typed for moto's TypedDict; any event dict works
-    return bool(matcher.matches_event(event))
 
 
 def json_path(document: Any, path: str) -> Any:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from typing import Any
 
 import moto
+import pytest
 from moto.awslambda.models import LayerVersion
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudformation import parsing
-from moto.events.models import EventBus, EventPattern
+from moto.events.models import EventBus, EventPattern, EventsBackend, Rule
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
@@ -60,10 +62,38 @@ def test_interpreter_calls_back_on_moto_port() -> None:
     assert "moto_server_port()" in inspect.getsource(boto_client.boto_client_for)
 
 
-def test_threaded_server_and_event_pattern_api() -> None:
+def test_threaded_server_signature() -> None:
     assert _parameters(ThreadedMotoServer.__init__) == ["self", "ip_address", "port", "verbose"]
     assert hasattr(ThreadedMotoServer, "get_host_and_port")
-    assert EventPattern.load('{"source": ["a"]}').matches_event({"source": "a"})  # type: ignore[typeddict-item]
+
+
+def test_rule_send_to_targets_signature_and_attributes() -> None:
+    send = _original(Rule.__dict__["send_to_targets"])
+    assert send.__module__ == "moto.events.models"
+    assert _parameters(send) == ["self", "original_event", "transform_input"]
+    assert "rule.send_to_targets(event_msg)" in inspect.getsource(EventsBackend.put_events)
+    rule = Rule("r", "123456789012", "us-east-1", None, '{"source": ["a"]}', None, None, "default", None)
+    assert (rule.state, rule.targets, rule.arn) == ("ENABLED", [], "arn:aws:events:us-east-1:123456789012:rule/r")
+
+
+EVENT = {"source": "shop", "detail": {"id": "o-1", "amount": 12.5}}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches"),
+    [
+        ({"source": ["shop"]}, True),
+        ({"source": [{"prefix": "sh"}]}, True),
+        ({"source": [{"anything-but": ["shop"]}]}, False),
+        ({"detail": {"id": [{"exists": True}]}}, True),
+        ({"detail": {"nope": [{"exists": True}]}}, False),
+        ({"detail": {"amount": [{"numeric": [">", 10, "<=", 12.5]}]}}, True),
+        ({"detail": {"amount": [{"numeric": [">", 20]}]}}, False),
+    ],
+)
+def test_moto_event_pattern_matching(pattern: dict[str, Any], matches: bool) -> None:
+    # The harness relies on moto's matcher for exact, prefix, anything-but, exists and numeric.
+    assert EventPattern.load(json.dumps(pattern)).matches_event(EVENT) is matches  # type: ignore[arg-type]
 
 
 def test_cloudformation_ref_returns_physical_resource_id() -> None:

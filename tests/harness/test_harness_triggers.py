@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from local.harness import OfflineStack
 
 
 def test_fire_schedule_delivers_the_scheduled_time(stack: OfflineStack) -> None:
     # Given the ScheduleV2 event of the fixture state machine
-    assert stack.schedules() == {"WorkflowNightly": stack.state_machine_arn()}
+    assert stack.schedules() == {"WorkflowNightly": stack.state_machine_arn(), "WeeklyRule": stack.state_machine_arn()}
 
     # When it fires for 02:00 UTC on 1 May 2024
     arn = stack.fire_schedule("WorkflowNightly", scheduled_time=datetime(2024, 5, 1, 2, 0, tzinfo=UTC))
@@ -24,13 +26,28 @@ def test_fire_schedule_delivers_the_scheduled_time(stack: OfflineStack) -> None:
     assert json.loads(result["output"])["message"] == "hi, scheduler"
 
 
-def test_fire_schedule_defaults_to_the_only_schedule_and_now(stack: OfflineStack) -> None:
+def test_fire_schedule_defaults_to_now(stack: OfflineStack) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
 
-    result = stack.wait_execution(stack.fire_schedule())
+    result = stack.wait_execution(stack.fire_schedule("WorkflowNightly"))
 
     scheduled = datetime.strptime(json.loads(result["input"])["scheduledTime"], "%Y-%m-%dT%H:%M:%SZ")
     assert scheduled.replace(tzinfo=UTC) >= before
+
+
+def test_a_disabled_scheduled_rule_fires_only_when_forced(stack: OfflineStack) -> None:
+    # Given a scheduled EventBridge rule that is DISABLED, with an InputTransformer
+    with pytest.raises(RuntimeError, match="DISABLED"):
+        stack.fire_schedule("WeeklyRule")
+    with pytest.raises(ValueError, match="Name the schedule"):
+        stack.fire_schedule()
+
+    # When it is fired anyway
+    arn = stack.fire_schedule("WeeklyRule", datetime(2024, 6, 3, 8, 30, tzinfo=UTC), force=True)
+
+    # Then the target got the scheduled event through its transformer
+    execution_input = json.loads(stack.wait_execution(arn)["input"])
+    assert execution_input == {"action": "greet", "name": "weekly", "at": "2024-06-03T08:30:00Z"}
 
 
 def _order(amount: float, channel: str = "web") -> dict[str, str]:
@@ -47,7 +64,7 @@ def test_put_events_routes_by_pattern_and_applies_input_path(stack: OfflineStack
     execution = stack.wait_execution(result.execution_arns[0])
     assert json.loads(execution["input"]) == json.loads(_order(150)["Detail"])
     assert json.loads(execution["output"])["message"] == "hi, order 150"
-    assert result.forwarded_entries == 2
+    assert result.response["FailedEntryCount"] == 0
 
 
 def test_put_events_applies_the_input_transformer(stack: OfflineStack) -> None:
@@ -83,7 +100,21 @@ def test_put_events_honours_the_rules_bus_and_a_constant_input(stack: OfflineSta
     assert json.loads(execution["input"]) == {"action": "greet", "name": "partner"}
 
 
-def test_unmatched_events_reach_moto_rules_with_other_targets(stack: OfflineStack, unique: str) -> None:
+def test_events_put_by_a_handler_start_executions_too(stack: OfflineStack) -> None:
+    # When code other than the harness (here a plain boto3 client, as a handler would) puts an event
+    detail = {"refundId": "r-7", "cents": 5}
+    stack.client("events").put_events(
+        Entries=[{"Source": "fixture.payments", "DetailType": "Refunded", "Detail": json.dumps(detail)}]
+    )
+
+    # Then the rule's state machine runs on it
+    sfn = stack.client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=stack.state_machine_arn())["executions"]
+    inputs = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]) for e in executions]
+    assert {"action": "greet", "name": "refund r-7", "cents": 5} in inputs
+
+
+def test_events_reach_moto_rules_with_other_targets(stack: OfflineStack, unique: str) -> None:
     # Given a rule (not from the template) that sends audit events to an SQS queue
     sqs, events = stack.client("sqs"), stack.client("events")
     queue_url = sqs.create_queue(QueueName=f"audit-{unique}")["QueueUrl"]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from local.harness.lambda_runtime import DeployedConfig, LocalFunction, LocalLambdaRuntime
 from local.harness.sam import package_template, substitute_definition, zip_folder
-from local.harness.triggers import json_path, pattern_matches, render_scheduler_input, transform_input
+from local.harness.triggers import json_path, normalize_event, render_scheduler_input, transform_input
 
 EVENT = {
     "source": "shop",
@@ -75,26 +75,16 @@ def test_input_transformer_quotes_values_outside_strings_only() -> None:
     }
 
 
+def test_moto_events_are_normalized_to_what_a_target_receives() -> None:
+    event = normalize_event({"time": 1714528800.0, "ingestion-time": 1.0, "source": "shop"})
+
+    assert event == {"time": "2024-05-01T02:00:00Z", "source": "shop"}
+
+
 def test_json_path_resolves_members_and_indexes() -> None:
     assert json_path(EVENT, "$.detail.tags[1]") == "b"
     assert json_path(EVENT, "$") is EVENT
     assert json_path(EVENT, "$.detail.absent") is None
-
-
-@pytest.mark.parametrize(
-    ("pattern", "matches"),
-    [
-        ({"source": ["shop"]}, True),
-        ({"source": [{"prefix": "sh"}]}, True),
-        ({"source": [{"anything-but": ["shop"]}]}, False),
-        ({"detail": {"id": [{"exists": True}]}}, True),
-        ({"detail": {"nope": [{"exists": True}]}}, False),
-        ({"detail": {"amount": [{"numeric": [">", 10, "<=", 12.5]}]}}, True),
-        ({"detail": {"amount": [{"numeric": [">", 20]}]}}, False),
-    ],
-)
-def test_event_patterns(pattern: dict[str, object], matches: bool) -> None:
-    assert pattern_matches(pattern, EVENT) is matches
 
 
 def test_substitutions_replace_placeholders_and_reject_missing_ones() -> None:
