@@ -72,7 +72,7 @@ def test_rule_send_to_targets_signature_and_attributes() -> None:
     assert send.__module__ == "moto.events.models"
     assert _parameters(send) == ["self", "original_event", "transform_input"]
     assert "rule.send_to_targets(event_msg)" in inspect.getsource(EventsBackend.put_events)
-    rule = Rule("r", "123456789012", "us-east-1", None, '{"source": ["a"]}', None, None, "default", None)
+    rule = Rule("r", "123456789012", "us-east-1", None, '{"source": ["a"]}', None, None, "default", None)  # type: ignore[abstract]
     assert (rule.state, rule.targets, rule.arn) == ("ENABLED", [], "arn:aws:events:us-east-1:123456789012:rule/r")
 
 
