@@ -132,3 +132,9 @@ def test_missing_environment_names_every_variable():
         load_settings({})
     for name in ("STACK_NAME", "DOMAIN_NAMES", "EXPORT_BUCKET_NAME", "STATE_TABLE_NAME", "INITIAL_START_TIME"):
         assert name in str(error.value)
+
+
+@pytest.mark.parametrize("raw", ["export please", ["shop"], 7, None])
+def test_an_input_that_is_not_an_object_is_rejected_clearly(raw):
+    with pytest.raises(InvalidExportRequest, match="input: must be a JSON object"):
+        plan(raw)

@@ -70,16 +70,28 @@ def _current_window(task: ExportTask, watermark: datetime | None) -> ExportWindo
     return ExportWindow(start=watermark, end=task.window.end)
 
 
+# A lease taken but never marked submitted belongs to an execution that is starting the job right
+# now, or that died doing so; past this age (well over a Lambda's 15-minute limit) it is taken over.
+UNSUBMITTED_LEASE_TTL = timedelta(minutes=20)
+
+
 def _take_lease(
     task: ExportTask, window: ExportWindow, state: ExportState, now: datetime, stale_after: timedelta
 ) -> Lease:
     lease = state.get_lease(task.domain_name, task.object_type)
     if lease is not None and lease.window == window:
-        return lease
-    if lease is not None and now - lease.acquired_at < stale_after:
+        if lease.submitted_at is not None or lease.execution_arn == task.execution_arn:
+            return lease
+        if now - lease.acquired_at < UNSUBMITTED_LEASE_TTL:
+            # Another execution (a re-delivered tick) is submitting this very window: wait, then adopt.
+            raise ExportBusy(
+                f"{task.domain_name}/{task.object_type}: execution {lease.execution_arn} is starting the export "
+                f"of {_describe(window)}"
+            )
+    elif lease is not None and now - lease.acquired_at < stale_after:
         raise ExportBusy(
             f"{task.domain_name}/{task.object_type}: execution {lease.execution_arn} is exporting "
-            f"{render_utc(lease.window.start)}..{render_utc(lease.window.end)} since {render_utc(lease.acquired_at)}"
+            f"{_describe(lease.window)} since {render_utc(lease.acquired_at)}"
         )
     if not state.put_lease(task.domain_name, task.object_type, window, task.execution_arn, now, replacing=lease):
         raise ExportBusy(f"{task.domain_name}/{task.object_type}: another execution took the export lease just now")

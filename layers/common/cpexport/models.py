@@ -153,7 +153,7 @@ class PlanInput(Contract):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
-    request: dict[str, Any]
+    request: Any
     execution_arn: str
     execution_start_time: UtcDatetime
 

@@ -37,8 +37,12 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def parse_request(raw: dict[str, Any]) -> ExportRequest:
+def parse_request(raw: Any) -> ExportRequest:
     """Validate the execution input; InvalidExportRequest names every bad field."""
+    if not isinstance(raw, dict):
+        raise InvalidExportRequest(
+            f"invalid export request: input: must be a JSON object, got {type(raw).__name__} {str(raw)[:100]!r}"
+        )
     try:
         return ExportRequest.model_validate(raw)
     except ValidationError as exc:
