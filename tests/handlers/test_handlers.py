@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime
@@ -252,3 +253,22 @@ def test_a_caught_error_is_recorded_with_its_class_and_message(stack):
     result = load_handler("record_failure")(load_event("record_failure_caught"))
     assert result["status"] == "FAILED"
     assert result["message"].startswith("ExportBusy: demo-domain/_profile: a job for another window")
+
+
+def test_plan_emits_the_watermark_age_the_stale_export_alarm_watches(stack, capsys):
+    """The alarm in template.yaml and the metric the Plan function emits must agree on every dimension."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    from tests.handlers.conftest import ROOT
+
+    alarm = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]["StaleExportAlarm"]["Properties"]
+    load_handler("plan")(load_event("plan"))
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (metric,) = [m for m in emitted if alarm["MetricName"] in m]
+    (definition,) = metric["_aws"]["CloudWatchMetrics"]
+    assert definition["Namespace"] == alarm["Namespace"]
+    assert sorted(definition["Dimensions"][0]) == sorted(d["Name"] for d in alarm["Dimensions"])
+    assert metric["service"] == "customer-profiles-export"
+    assert metric["StackName"] == "customer-profiles-export"
+    # The first run's window starts at the initial start, 24.5 hours before the sample clock
+    assert metric[alarm["MetricName"]] == [24.0]
