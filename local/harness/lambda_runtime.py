@@ -110,6 +110,8 @@ class LocalLambdaRuntime:
     lock_timeout_seconds: float = 120.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _modules: dict[str, ModuleType] = field(default_factory=dict)
+    _set_aside: dict[str, ModuleType] = field(default_factory=dict)
+    _added_paths: list[str] = field(default_factory=list)
 
     def register(self, function_name: str, function: LocalFunction) -> None:
         """Make invocations of the deployed `function_name` run the code in `function.code_dir`."""
@@ -119,12 +121,48 @@ class LocalLambdaRuntime:
         """Whether `function_name` (as deployed) has local code registered."""
         return function_name in self.functions
 
+    def isolate_modules(self) -> None:
+        """Set aside modules already imported from the functions' code and layer folders.
+
+        Handlers then import their own copies, as a fresh Lambda sandbox would: a module-level
+        cache (an lru_cache'd settings object, a boto3 client) never carries one stack's table
+        names or endpoint into the next. `restore_modules` puts the set-aside modules back, so
+        code that imported them first (e.g. unit tests) keeps the module objects it knows.
+        """
+        with self._lock:
+            for name in self._modules_under_roots():
+                self._set_aside.setdefault(name, sys.modules.pop(name))
+
     def drop_modules(self) -> None:
-        """Forget imported handler modules: the next invocation of each function is a cold start."""
+        """Forget modules imported from the functions' folders: the next invocation is a cold start."""
         with self._lock:
             self._modules.clear()
-            for name in [name for name in sys.modules if name.startswith(MODULE_PREFIX)]:
+            for name in self._modules_under_roots():
                 del sys.modules[name]
+
+    def restore_modules(self) -> None:
+        """Drop this runtime's imports, undo its sys.path additions and `isolate_modules`."""
+        self.drop_modules()
+        with self._lock:
+            sys.modules.update(self._set_aside)
+            self._set_aside.clear()
+            for folder in self._added_paths:
+                if folder in sys.path:
+                    sys.path.remove(folder)
+            self._added_paths.clear()
+
+    def _modules_under_roots(self) -> list[str]:
+        roots = {str(f.code_dir) for f in self.functions.values()}
+        roots |= {str(layer) for f in self.functions.values() for layer in f.layer_dirs}
+        found = []
+        for name, module in list(sys.modules.items()):
+            if name.startswith(MODULE_PREFIX):
+                found.append(name)
+                continue
+            locations = [getattr(module, "__file__", None) or "", *list(getattr(module, "__path__", []) or [])]
+            if any(loc.startswith(root + os.sep) for loc in locations if loc for root in roots):
+                found.append(name)
+        return found
 
     def invoke(self, config: DeployedConfig, payload: bytes | str | None) -> InvocationResult:
         """Run the handler of a registered function on `payload`; errors come back as Lambda does."""
@@ -213,6 +251,7 @@ class LocalLambdaRuntime:
             for folder in (layer / "python", layer):
                 if folder.is_dir() and str(folder) not in sys.path:
                     sys.path.append(str(folder))
+                    self._added_paths.append(str(folder))
         # Every function's module is app.py: a unique name keeps them apart in sys.modules.
         name = MODULE_PREFIX + re.sub(r"\W", "_", f"{function.logical_id}_{module_path}")
         spec = importlib.util.spec_from_file_location(name, source)

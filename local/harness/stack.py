@@ -170,7 +170,7 @@ class OfflineStack:
         if self._patches is not None:
             self._patches.remove()
             self._patches = None
-        self._runtime.drop_modules()
+        self._runtime.restore_modules()
         if self._saved_config:
             # The posted config lives in moto's process-global defaults: put back what was there.
             config = cast(dict[str, Any], default_user_config)
@@ -188,7 +188,8 @@ class OfflineStack:
                 _active.remove(self)
 
     def reset(self) -> None:
-        """Between tests: reset the emulator's jobs and data, and make every Lambda cold again.
+        """Between tests: reset the emulator's jobs and data, and make every Lambda cold again
+        (handler and layer modules are imported afresh on their next invocation).
 
         moto itself is not reset: that would delete the deployed stack.
         """
@@ -389,6 +390,7 @@ class OfflineStack:
             self._runtime.register(
                 self.resources[logical_id].physical_id, LocalFunction(logical_id, folder, tuple(layers))
             )
+        self._runtime.isolate_modules()
 
     def _create_state_machines(self, plan: DeploymentPlan) -> None:
         # moto's CloudFormation puts state machines in the backend that cannot execute them and

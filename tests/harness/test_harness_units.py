@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
@@ -173,3 +174,37 @@ def test_runtime_returns_the_handlers_json_and_keeps_the_module_warm(tmp_path: P
     assert (json.loads(first.payload), first.function_error) == ({"a": 1, "calls": 1}, None)
     assert json.loads(second.payload) == {"calls": 2}
     assert json.loads(cold.payload) == {"calls": 1}
+
+
+def test_handlers_get_their_own_layer_modules_and_the_originals_come_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a layer module that test code imported before the stack (with a module-level cache)
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "harness_cached_settings.py").write_text("import itertools\nCOUNTER = itertools.count(1)\n")
+    monkeypatch.syspath_prepend(str(layer))
+    import harness_cached_settings as original  # type: ignore[import-not-found]
+
+    next(original.COUNTER)
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text(
+        "import harness_cached_settings as s\ndef handler(e, c):\n    return {'n': next(s.COUNTER), 'id': id(s)}\n"
+    )
+    runtime = LocalLambdaRuntime()
+    runtime.register("fn", LocalFunction("Fn", code, (layer,)))
+    config = DeployedConfig("fn", "arn:fn", "app.handler", 3, 128, {}, "us-east-1")
+
+    # When the runtime isolates, invokes, goes cold, and is restored
+    runtime.isolate_modules()
+    warm = [json.loads(runtime.invoke(config, b"{}").payload) for _ in range(2)]
+    runtime.drop_modules()
+    cold = json.loads(runtime.invoke(config, b"{}").payload)
+    runtime.restore_modules()
+
+    # Then the handler saw fresh copies (its count starts at 1 each cold start), never the test's
+    assert [w["n"] for w in warm] == [1, 2]
+    assert cold["n"] == 1
+    assert id(original) not in {warm[0]["id"], cold["id"]}
+    assert sys.modules["harness_cached_settings"] is original
