@@ -188,10 +188,10 @@ class OfflineStack:
                 _active.remove(self)
 
     def reset(self) -> None:
-        """Between tests: reset the emulator's jobs and data, and make every Lambda cold again
-        (handler and layer modules are imported afresh on their next invocation).
+        """Between tests: reset the emulator and make every Lambda cold again.
 
-        moto itself is not reset: that would delete the deployed stack.
+        Handler and layer modules are imported afresh on their next invocation. moto itself is
+        not reset: that would delete the deployed stack, so tests should use their own keys.
         """
         if self._emulator is not None:
             self._emulator.reset()

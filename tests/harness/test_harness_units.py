@@ -184,7 +184,7 @@ def test_handlers_get_their_own_layer_modules_and_the_originals_come_back(
     layer.mkdir()
     (layer / "harness_cached_settings.py").write_text("import itertools\nCOUNTER = itertools.count(1)\n")
     monkeypatch.syspath_prepend(str(layer))
-    import harness_cached_settings as original  # type: ignore[import-not-found]
+    import harness_cached_settings as original
 
     next(original.COUNTER)
     code = tmp_path / "fn"
