@@ -205,6 +205,8 @@ def run_every_operation(client: Any, ctl: EmulatorControl, bucket: str, kms_key_
         )
     )
     expect_error(lambda: client.list_applications())
+    # The update's job must be over, or the update below meets "job in progress" before the quota.
+    wait_status(client, "di-profile")
     ctl.configure(max_concurrent_jobs=0)
     expect_error(
         lambda: client.update_data_integration_association(
