@@ -22,8 +22,8 @@ $(STAMP): pyproject.toml layers/common/requirements.txt
 demo: $(STAMP)  ## run the whole pipeline offline over several simulated days
 	$(BIN)/python -m local demo
 
-serve: $(STAMP)  ## the offline stack, serving until interrupted
-	$(BIN)/python -m local serve
+serve: $(STAMP)  ## the offline stack, serving until interrupted (prints one JSON line of endpoints)
+	$(BIN)/python -m local serve --param DomainNames=demo-domain --param ObjectTypes=_profile,_asset,_order --time-scale 0.01
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stack-name", default="offline", help="CloudFormation stack name in moto")
     serve.add_argument("--no-emulator", action="store_true", help="do not start the AppIntegrations emulator")
 
-    # `demo` goes here: commands.add_parser("demo", ...) and COMMANDS["demo"] = demo.
+    from local import demo as demo_module
+
+    demo = commands.add_parser("demo", help="run the pipeline offline over several scheduled days (make demo)")
+    demo_module.add_arguments(demo)
     return parser
 
 
@@ -95,7 +98,14 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"serve": serve}
+def demo(args: argparse.Namespace) -> int:
+    """Run `local.demo`: several scheduled days offline, then the completeness check."""
+    from local import demo as demo_module
+
+    return demo_module.run(args)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"serve": serve, "demo": demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
