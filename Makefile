@@ -50,7 +50,7 @@ build: $(STAMP)  ## sam build (needs python3.13 on PATH for the runtime)
 	PATH="$(PY313):$$PATH" $(BIN)/sam build --template template.yaml
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	PYTHONPATH=layers/common $(BIN)/python -m bench
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

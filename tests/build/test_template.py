@@ -1,0 +1,110 @@
+"""template.yaml as AWS would see it: sam validate --lint, and the translated triggers and alarms."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.harness.sam import load_template, package_template, transform_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    packaged, _ = package_template(load_template(ROOT / "template.yaml"), ROOT, lambda hint, data: ("bucket", hint))
+    translated = transform_template(packaged, {"DomainNames": "shop"})
+    return dict(translated["Resources"])
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def test_sam_validate_lint_passes():
+    sam = Path(sys.executable).with_name("sam")
+    result = subprocess.run(
+        [str(sam), "validate", "--lint", "--template", str(ROOT / "template.yaml")],
+        env=os.environ | {"SAM_CLI_TELEMETRY": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schedule_sends_its_scheduled_time_with_retries_and_a_dead_letter_queue(resources):
+    (schedule,) = of_type(resources, "AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert json.loads(props["Target"]["Input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
+    assert props["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert props["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
+    assert props["ScheduleExpressionTimezone"] == {"Ref": "ScheduleTimezone"}
+    assert props["State"] == {"Ref": "ScheduleState"}
+    assert "Fn::If" in props["FlexibleTimeWindow"]
+
+
+def test_export_requests_match_the_documented_detail_type_on_the_configured_bus(resources):
+    rules = of_type(resources, "AWS::Events::Rule")
+    (rule,) = [r for r in rules.values() if "EventPattern" in r["Properties"]]
+    props = rule["Properties"]
+    assert props["EventPattern"]["detail-type"] == ["Customer Profiles Export Requested"]
+    assert props["EventPattern"]["source"] == [{"Ref": "ExportRequestSource"}]
+    assert props["EventBusName"] == {"Ref": "EventBusName"}
+    (target,) = props["Targets"]
+    assert target["InputPath"] == "$.detail"
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ExportRequestDeadLetterQueue", "Arn"]}
+
+
+def test_every_alarm_notifies_the_alarm_topic_and_covers_what_on_call_fears(resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    watched = {a["Properties"].get("MetricName") for a in alarms.values()}
+    assert {
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionThrottled",
+        "ApproximateNumberOfMessagesVisible",
+        "OldestWatermarkAgeHours",
+    } <= watched
+    lambda_errors = alarms["LambdaErrorsAlarm"]["Properties"]["Metrics"]
+    functions = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in lambda_errors if "MetricStat" in m}
+    assert functions == set(of_type(resources, "AWS::Lambda::Function"))
+    assert alarms["StaleExportAlarm"]["Properties"]["TreatMissingData"] == "breaching"
+
+
+def test_the_dashboard_body_is_valid_json_with_the_promised_widgets(resources):
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body_template, _ = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    rendered = (
+        body_template.replace("${AWS::Region}", "us-east-1")
+        .replace("${StateMachine}", "arn")
+        .replace("${StaleHours}", "36")
+    )
+    titles = {w["properties"]["title"] for w in json.loads(rendered)["widgets"]}
+    assert {
+        "Runs",
+        "Run duration (ms)",
+        "Files exported",
+        "Bytes exported",
+        "Export failures",
+        "Watermark age per object type (hours)",
+    } <= titles
+
+
+def test_only_the_start_function_may_create_or_update_associations(resources):
+    writers = set()
+    for name, role in of_type(resources, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.endswith("DataIntegrationAssociation") or a == "app-integrations:*" for a in actions):
+                    writers.add(name)
+    assert writers == {"StartExportFunctionRole"}
