@@ -62,3 +62,12 @@ def tick(stack: OfflineStack, day: int, timeout: float = 120) -> dict[str, Any]:
     """Fire the stack's schedule as EventBridge Scheduler would, for midnight of day `day`."""
     arn = stack.fire_schedule(scheduled_time=DAY0 + timedelta(days=day))
     return stack.wait_execution(arn, timeout=timeout)
+
+
+@pytest.fixture
+def stack(deployed: tuple[OfflineStack, PipelineObserver]) -> tuple[OfflineStack, PipelineObserver]:
+    """The module's deployed stack, with Lambdas cold and nothing left in the observer's queues."""
+    offline, observer = deployed
+    offline.reset()
+    observer.notifications(), observer.result_events()
+    return offline, observer

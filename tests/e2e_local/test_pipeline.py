@@ -19,14 +19,6 @@ def deployed():
     yield from deploy({"DomainNames": DOMAIN, "ObjectTypes": "_profile,_order,_asset,_case"})
 
 
-@pytest.fixture
-def stack(deployed):
-    stack, observer = deployed
-    stack.reset()
-    observer.notifications(), observer.result_events()
-    return stack, observer
-
-
 def test_scheduled_days_export_every_object_once_with_windows_that_tile_time(stack):
     stack, observer = stack
     seeder = Seeder(stack, DOMAIN)

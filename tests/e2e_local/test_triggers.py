@@ -21,14 +21,6 @@ def deployed():
     yield from deploy({"DomainNames": "crm,web", "ObjectTypes": "_profile,_order"})
 
 
-@pytest.fixture
-def stack(deployed):
-    stack, observer = deployed
-    stack.reset()
-    observer.notifications(), observer.result_events()
-    return stack, observer
-
-
 def request(detail: object, source: str = SOURCE) -> dict:
     return {"Source": source, "DetailType": REQUESTED, "Detail": json.dumps(detail), "EventBusName": "default"}
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from cpexport.clients.appintegrations import AppIntegrations, Association, DataIntegration
-from cpexport.clients.state_table import Lease
+from cpexport.clients.state_table import Lease, StateTable
 from cpexport.config import Settings
 from cpexport.errors import ExportBusy, ExportRejected
 from cpexport.models import (
@@ -31,21 +30,6 @@ from cpexport.windows import poll_interval
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9/._-]")
 _NAME_MAX = 255
-
-
-class ExportState(Protocol):
-    def get_watermark(self, domain_name: str, object_type: str) -> datetime | None: ...
-    def get_lease(self, domain_name: str, object_type: str) -> Lease | None: ...
-    def put_lease(
-        self,
-        domain_name: str,
-        object_type: str,
-        window: ExportWindow,
-        execution_arn: str,
-        now: datetime,
-        replacing: Lease | None,
-    ) -> bool: ...
-    def mark_submitted(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> None: ...
 
 
 def data_integration_name(stack_name: str, domain_name: str, object_type: str) -> str:
@@ -76,7 +60,7 @@ UNSUBMITTED_LEASE_TTL = timedelta(minutes=20)
 
 
 def _take_lease(
-    task: ExportTask, window: ExportWindow, state: ExportState, now: datetime, stale_after: timedelta
+    task: ExportTask, window: ExportWindow, state: StateTable, now: datetime, stale_after: timedelta
 ) -> Lease:
     lease = state.get_lease(task.domain_name, task.object_type)
     if lease is not None and lease.window == window:
@@ -101,7 +85,7 @@ def _take_lease(
 def start_export(
     task: ExportTask,
     settings: Settings,
-    state: ExportState,
+    state: StateTable,
     service: AppIntegrations,
     now: datetime | None = None,
 ) -> StartedExport | None:

@@ -58,6 +58,10 @@ DOMAIN_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OBJECT_TYPE_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 
 
+# For inputs that carry more than the step reads (a Catch adds fields, the ASL passes whole states).
+LENIENT = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
 class Contract(BaseModel):
     """Base of every wire model: camelCase JSON, strict about unknown fields."""
 
@@ -151,7 +155,7 @@ class ExportRequest(Contract):
 class PlanInput(Contract):
     """What the Plan state receives: the raw execution input plus the execution's identity."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = LENIENT
 
     request: Any
     execution_arn: str
@@ -279,7 +283,7 @@ class ErrorInfo(Contract):
 class FailedExport(ExportTask):
     """A task (possibly started) whose export failed, with the Catch's error or the job's status."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = LENIENT
 
     error: ErrorInfo | None = None
     status: ExecutionStatus | None = None
@@ -291,7 +295,7 @@ class FailedExport(ExportTask):
 class NotifyInput(Contract):
     """What the Notify state receives: every result of the execution, or the plan's failure."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = LENIENT
 
     execution_arn: str
     correlation_id: str | None = None

@@ -136,48 +136,37 @@ class StateTable:
 
     def mark_submitted(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> None:
         """Note on the lease that the job for its window has been submitted."""
-        self._update_lease_if_window(
-            domain_name, object_type, window, "SET submittedAt = :now", {":now": {"S": render_utc(now)}}
+        self._if_lease_window(
+            "UpdateItem",
+            self._api.update_item,
+            domain_name,
+            object_type,
+            window,
+            UpdateExpression="SET submittedAt = :now",
+            ExpressionAttributeValues={":now": {"S": render_utc(now)}},
         )
 
     def release_lease(self, domain_name: str, object_type: str, window: ExportWindow) -> None:
         """Drop the lease if it is still ours (same window)."""
-        key = {"pk": {"S": partition_key(domain_name, object_type)}, "sk": {"S": "LEASE"}}
-        try:
-            with translated("DeleteItem"):
-                self._api.delete_item(
-                    TableName=self.table_name,
-                    Key=key,
-                    ConditionExpression="windowStart = :start AND windowEnd = :end",
-                    ExpressionAttributeValues={
-                        ":start": {"S": render_utc(window.start)},
-                        ":end": {"S": render_utc(window.end)},
-                    },
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        self._if_lease_window("DeleteItem", self._api.delete_item, domain_name, object_type, window)
 
-    def _update_lease_if_window(
-        self,
-        domain_name: str,
-        object_type: str,
-        window: ExportWindow,
-        expression: str,
-        values: dict[str, Any],
+    def _if_lease_window(
+        self, operation: str, call: Any, domain_name: str, object_type: str, window: ExportWindow, **request: Any
     ) -> None:
+        """Run a write on the LEASE item only while it holds `window`; a lease already gone is fine."""
+        values = request.pop("ExpressionAttributeValues", {})
         try:
-            with translated("UpdateItem"):
-                self._api.update_item(
+            with translated(operation):
+                call(
                     TableName=self.table_name,
                     Key={"pk": {"S": partition_key(domain_name, object_type)}, "sk": {"S": "LEASE"}},
-                    UpdateExpression=expression,
                     ConditionExpression="windowStart = :start AND windowEnd = :end",
                     ExpressionAttributeValues={
                         ":start": {"S": render_utc(window.start)},
                         ":end": {"S": render_utc(window.end)},
                         **values,
                     },
+                    **request,
                 )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
