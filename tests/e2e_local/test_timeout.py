@@ -1,0 +1,51 @@
+"""An export job that outlasts ExportTimeoutHours: alert, keep the watermark, and never start a
+second job while the first (which cannot be cancelled) still runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from tests.e2e_local.conftest import DAY0, Seeder, deploy, tick
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    # 0.05 h = 180 s of poll waits (1.8 s at the tests' time scale)
+    yield from deploy({"DomainNames": "slow", "ObjectTypes": "_profile", "ExportTimeoutHours": "0.05"})
+
+
+def test_a_job_past_the_timeout_alerts_keeps_the_watermark_and_blocks_a_second_job(stack):
+    stack, observer = stack
+    objects = Seeder(stack, "slow").add("_profile", 20, DAY0, DAY0 + timedelta(hours=20), seed=21)
+    stack.emulator_control.configure(job_duration_seconds=600)  # 6 s here: longer than the timeout
+
+    timed_out = tick(stack, day=1)
+
+    assert timed_out["status"] == "FAILED"
+    (message,) = observer.notifications()
+    assert message["MessageAttributes"]["status"]["Value"] == "FAILED"
+    assert "TIMED_OUT" in message["Message"] and "cannot be cancelled" in message["Message"]
+    assert observer.watermark("slow", "_profile") is None
+    assert [r["status"] for r in observer.runs("slow", "_profile")] == ["TIMED_OUT"]
+
+    # The next day's run finds the first job still running: it waits instead of starting another
+    stack.emulator_control.configure(job_duration_seconds=100)
+    recovered = tick(stack, day=2, timeout=240)
+    assert recovered["status"] == "SUCCEEDED", recovered
+    jobs = stack.emulator_control.jobs()
+    assert len(jobs) == 2
+    assert jobs[1]["requestTimeMs"] >= jobs[0]["finishedTimeMs"]  # never two at once
+    history = json.dumps(stack.execution_history(recovered["executionArn"]), default=str)
+    assert "ExportBusy" in history
+    runs = observer.runs("slow", "_profile")
+    assert (runs[-1]["status"], runs[-1]["windowStart"], runs[-1]["records"]) == (
+        "SUCCEEDED",
+        "2026-11-01T00:00:00Z",
+        len(objects),
+    )
+    assert observer.watermark("slow", "_profile") == "2026-11-02T23:30:00Z"
