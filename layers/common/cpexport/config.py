@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -64,10 +63,6 @@ class Settings(BaseModel):
         """The association's DestinationURI: `s3://bucket` or `s3://bucket/prefix`."""
         suffix = f"/{self.export_prefix}" if self.export_prefix else ""
         return f"s3://{self.export_bucket_name}{suffix}"
-
-    @property
-    def initial_start(self) -> datetime:
-        return self.initial_start_time
 
 
 _ENV_NAMES = {
