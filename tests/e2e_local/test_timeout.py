@@ -22,7 +22,9 @@ def deployed():
 def test_a_job_past_the_timeout_alerts_keeps_the_watermark_and_blocks_a_second_job(stack):
     stack, observer = stack
     objects = Seeder(stack, "slow").add("_profile", 20, DAY0, DAY0 + timedelta(hours=20), seed=21)
-    stack.emulator_control.configure(job_duration_seconds=600)  # 6 s here: longer than the timeout
+    # 6 s here: longer than the timeout. And the service would accept an update while the job runs
+    # (the unknown behaviour made permissive), so only the pipeline itself can hold a second job back.
+    stack.emulator_control.configure(job_duration_seconds=600, update_while_in_progress="accept")
 
     timed_out = tick(stack, day=1)
 
