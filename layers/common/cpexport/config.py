@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cpexport.errors import ConfigurationError
 from cpexport.models import UtcDatetime
+from cpexport.windows import poll_interval
 
 # The documented worst-case ingestion lag of bulk export: a window must end this long before now.
 MIN_SAFETY_LAG_MINUTES = 30
@@ -57,6 +58,10 @@ class Settings(BaseModel):
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
+
+    def poll_wait(self, attempt: int) -> int:
+        """Seconds to wait before poll number `attempt` of an export job."""
+        return poll_interval(attempt, self.poll_initial_seconds, self.poll_max_seconds, self.poll_growth)
 
     @property
     def destination_uri(self) -> str:

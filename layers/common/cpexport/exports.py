@@ -26,7 +26,6 @@ from cpexport.models import (
     render_utc,
 )
 from cpexport.observability import logger
-from cpexport.windows import poll_interval
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9/._-]")
 _NAME_MAX = 255
@@ -111,7 +110,6 @@ def start_export(
     adopted, rerun, association_id = _submit(task, data_integration, association, lease, settings, service)
     if not adopted:
         state.mark_submitted(task.domain_name, task.object_type, window, now)
-    first_wait = poll_interval(0, settings.poll_initial_seconds, settings.poll_max_seconds, settings.poll_growth)
     started = StartedExport(
         **task.model_dump(),
         data_integration_name=data_integration.name,
@@ -121,7 +119,7 @@ def start_export(
         requested_at=lease.acquired_at,
         adopted=adopted,
         rerun_of_same_window=rerun,
-        poll=PollState(attempt=0, wait_seconds=first_wait, waited_seconds=0),
+        poll=PollState(attempt=0, wait_seconds=settings.poll_wait(0), waited_seconds=0),
     )
     logger.info(
         "export adopted" if adopted else "export started",
@@ -204,10 +202,9 @@ def check_export(started: StartedExport, settings: Settings, service: AppIntegra
             f"the export job did not finish within {settings.export_timeout_hours:g} hours "
             "(it cannot be cancelled; the watermark stays, the next run covers this window again)"
         )
-    next_wait = poll_interval(attempt, settings.poll_initial_seconds, settings.poll_max_seconds, settings.poll_growth)
     return CheckedExport(
         **started.model_dump(exclude={"poll", "status", "status_message"}),
-        poll=PollState(attempt=attempt, wait_seconds=next_wait, waited_seconds=waited),
+        poll=PollState(attempt=attempt, wait_seconds=settings.poll_wait(attempt), waited_seconds=waited),
         status=status,
         status_message=message,
     )

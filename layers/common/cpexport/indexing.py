@@ -93,7 +93,6 @@ def index_export(
             "manifestKey": key,
             "backfill": export.backfill,
         },
-        execution_name=export.execution_arn.rsplit(":", 1)[-1],
     )
     watermark = _advance(export, settings, state, now)
     state.release_lease(export.domain_name, export.object_type, export.window)
@@ -148,7 +147,6 @@ def record_failure(failed: FailedExport, state: StateTable, now: datetime | None
             failed.correlation_id,
         )
         | {"message": message[:2000], "backfill": failed.backfill},
-        execution_name=failed.execution_arn.rsplit(":", 1)[-1],
     )
     # A timed-out job may still run (jobs cannot be cancelled): the next start sees it IN_PROGRESS
     # in the service's status and waits, so the lease is not needed to hold it back.

@@ -173,8 +173,9 @@ class StateTable:
                 raise
 
     # -- run index ---------------------------------------------------------------------------
-    def put_run(self, domain_name: str, object_type: str, run: dict[str, Any], execution_name: str) -> str:
-        """Record one finished export in the run index; returns its sort key."""
+    def put_run(self, domain_name: str, object_type: str, run: dict[str, Any]) -> str:
+        """Record one finished export in the run index (keyed by window and execution); returns its sort key."""
+        execution_name = str(run["executionArn"]).rsplit(":", 1)[-1]
         sort_key = f"RUN#{run['windowStart']}#{run['windowEnd']}#{execution_name}"
         item: dict[str, Any] = {
             "pk": {"S": partition_key(domain_name, object_type)},
