@@ -18,6 +18,9 @@ from cpexport.planning import plan_exports
 def lambda_handler(event: PlanInput, context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     plan = plan_exports(event, settings, StateTable(settings.state_table_name))
+    if plan.rejection is not None:
+        logger.warning("request rejected", extra={"reason": plan.rejection.message})
+        return plan.to_wire()
     record_watermark_ages(plan, settings.stack_name)
     logger.info("planned", extra={"exports": len(plan.exports), "skipped": len(plan.skipped)})
     return plan.to_wire()

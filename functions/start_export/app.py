@@ -28,6 +28,7 @@ def start(task: dict[str, Any]) -> dict[str, Any]:
         window=export.window,
         status=ExportStatus.SKIPPED,
         message="another execution already exported this window",
+        backfill=export.backfill,
     ).to_wire()
 
 

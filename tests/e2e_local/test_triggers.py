@@ -42,6 +42,15 @@ def test_a_redelivered_schedule_tick_exports_the_same_window_and_starts_no_secon
     assert len(jobs) == 4
     assert len({(j["domainName"], j["objectType"], j["startTimeMs"], j["endTimeMs"]) for j in jobs}) == 4
     assert observer.watermark("crm", "_profile") == "2026-11-01T23:30:00Z"
+    # and each job is reported once: one run record, one Succeeded event, whichever execution adopted it
+    succeeded = [e for e in observer.result_events() if e["detail-type"] == "Customer Profiles Export Succeeded"]
+    assert sorted((e["detail"]["domainName"], e["detail"]["objectType"]) for e in succeeded) == [
+        ("crm", "_order"),
+        ("crm", "_profile"),
+        ("web", "_order"),
+        ("web", "_profile"),
+    ]
+    assert all(len(observer.runs(d, t)) == 1 for d in ("crm", "web") for t in ("_profile", "_order"))
 
 
 def test_a_valid_request_exports_a_backfill_and_emits_a_succeeded_event(stack):
@@ -77,7 +86,11 @@ def test_a_valid_request_exports_a_backfill_and_emits_a_succeeded_event(stack):
     [
         ({"domainName": "billing"}, "domainName: billing is not a configured domain (configured: crm, web)"),
         ({"objectTypes": ["_case"]}, "objectTypes: _case is not a configured object type"),
-        ({"startTime": "last tuesday"}, "startTime: Input should be a valid datetime"),
+        ({"startTime": "last tuesday"}, "startTime: must be an ISO 8601 date-time"),
+        ({"startTime": "20261001"}, "startTime: must be an ISO 8601 date-time"),
+        ({"startTime": "0001-01-01T00:00:00Z"}, "startTime: must not be before 1970"),
+        ({"scheduledTime": "2030-01-01T00:00:00Z"}, "scheduledTime: 2030-01-01T00:00:00Z is in the future"),
+        ({"domain_name": "crm"}, "domain_name: is not a known field"),
         ({"startTime": "2026-11-05T00:00:00Z", "endTime": "2026-11-04T00:00:00Z"}, "must be before endTime"),
         (
             {"startTime": "2026-11-01T00:00:00Z", "endTime": "2099-01-01T00:00:00Z"},
@@ -107,6 +120,18 @@ def test_a_bad_request_fails_fast_with_a_clear_error_one_notification_and_no_sta
     assert len(stack.emulator_control.jobs()) == jobs_before
     assert {(d, t): observer.watermark(d, t) for d, t in watermarks_before} == watermarks_before
     assert sum(len(observer.runs(d, t)) for d, t in watermarks_before) == runs_before
+
+
+@pytest.mark.parametrize("raw", [[], "hello", 42, None])
+def test_an_input_that_is_not_an_object_is_rejected_with_one_notification(stack, raw):
+    stack, observer = stack
+    result = stack.wait_execution(stack.start_execution(json.dumps(raw)), timeout=60)
+    assert result["status"] == "FAILED" and result["error"] == "ExportRequestRejected"
+    (message,) = observer.notifications()
+    assert "input: must be a JSON object" in message["Message"]
+    assert "stackTrace" not in message["Message"]
+    (event,) = observer.result_events()
+    assert event["detail"]["status"] == "REJECTED"
 
 
 def test_an_event_from_another_source_or_detail_type_starts_nothing(stack):

@@ -49,14 +49,24 @@ def seed(stack: Stack, object_type: str, count: int, start_ms: int, end_ms: int,
     return objects
 
 
-def until_finished(check, started: dict[str, Any], attempts: int = 200) -> dict[str, Any]:
+def until_finished(check, started: dict[str, Any], attempts: int = 200, pause: float = 0.02) -> dict[str, Any]:
     state = started
     for _ in range(attempts):
         state = check(state)
         if state["status"] != "IN_PROGRESS":
             return state
-        time.sleep(0.02)
+        time.sleep(pause)
     raise AssertionError(f"export never finished: {state}")
+
+
+def until_indexed(index, checked: dict[str, Any], attempts: int = 20) -> dict[str, Any]:
+    """Call Index as the state machine does: again after each SETTLING answer (the Wait is the caller's)."""
+    state = checked
+    for _ in range(attempts):
+        state = index(state)
+        if state["status"] != "SETTLING":
+            return state
+    raise AssertionError(f"files never settled: {state}")
 
 
 def exported_ids(stack: Stack, manifest: dict[str, Any]) -> list[str]:
@@ -89,15 +99,15 @@ def test_the_handler_chain_exports_exactly_the_window_and_advances_the_watermark
     for task in planned["exports"]:
         finished = until_finished(check, start(task))
         assert finished["status"] == "COMPLETED"
-        results.append(index(finished))
+        first_listing = index(finished)
+        assert first_listing["status"] == "SETTLING"  # never indexed on the first look after COMPLETED
+        results.append(until_indexed(index, first_listing))
     sent = notify(
         {
             "executionArn": planned["executionArn"],
             "correlationId": planned["correlationId"],
             "results": results,
             "skipped": planned["skipped"],
-            "source": None,
-            "request": {},
         }
     )
 
@@ -110,7 +120,9 @@ def test_the_handler_chain_exports_exactly_the_window_and_advances_the_watermark
     assert not profile["manifestKey"].startswith(manifest["files"][0]["key"].rsplit("/", 1)[0] + "/")
     # and the watermark moved to the window's end, with the run in the index
     assert stack.watermark("_profile") == "2026-11-01T23:30:00Z"
-    assert [(r["status"], r["records"]) for r in stack.runs("_profile")] == [("SUCCEEDED", "250")]
+    assert [(r["status"], r["records"], r["requestKey"]) for r in stack.runs("_profile")] == [
+        ("SUCCEEDED", "250", "scheduled:2026-11-02T00:00:00Z")
+    ]
     # and an empty object type still succeeds with zero files
     assert (results[1]["status"], results[1]["files"]) == ("SUCCEEDED", 0)
     assert stack.watermark("_order") == "2026-11-01T23:30:00Z"
@@ -153,15 +165,16 @@ def test_a_second_window_waits_while_a_job_runs_and_then_starts_where_the_first_
     later = task | {
         "executionArn": task["executionArn"] + "-2",
         "window": {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T23:30:00Z"},
+        "requestKey": "scheduled:2026-11-03T00:00:00Z",
     }
-    with pytest.raises(ExportBusy, match=re.escape("is exporting 2026-11-01T00:00:00Z..2026-11-01T23:30:00Z")):
+    with pytest.raises(ExportBusy, match=re.escape("the job of 2026-11-01T00:00:00Z..2026-11-01T23:30:00Z")):
         start(later)
     assert len(stack.emulator.jobs()) == 1
-    index(until_finished(check, first))
+    until_indexed(index, until_finished(check, first))
     # After the first is indexed, the overlapping window shrinks to what is left
     second = start(later)
     assert second["window"] == {"start": "2026-11-01T23:30:00Z", "end": "2026-11-02T23:30:00Z"}
-    index(until_finished(check, second))
+    until_indexed(index, until_finished(check, second))
     assert stack.watermark("_profile") == "2026-11-02T23:30:00Z"
     assert len(stack.emulator.jobs()) == 2
 
@@ -169,7 +182,7 @@ def test_a_second_window_waits_while_a_job_runs_and_then_starts_where_the_first_
 def test_a_stale_status_after_an_update_is_not_taken_for_the_new_job(stack):
     start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
     task = load_event("start_export")
-    index(until_finished(check, start(task)))
+    until_indexed(index, until_finished(check, start(task)))
     stack.emulator.configure(stale_status_seconds=0.6, job_duration_seconds=0.1)
     nxt = task | {"window": {"start": "2026-11-01T23:30:00Z", "end": "2026-11-02T23:30:00Z"}}
     started = start(nxt)
@@ -198,10 +211,13 @@ def test_a_failed_job_is_recorded_and_the_watermark_stays_so_the_next_run_retrie
     (message,) = stack.messages(stack.notifications_queue_url)
     assert message["MessageAttributes"]["status"]["Value"] == "FAILED"
     assert "the next run exports this window again" in message["Message"]
-    # The next run re-runs the same window: a new job, and this time it completes
+    # A replay of the same tick re-runs the window as a new job with a window of its own: its end a
+    # second earlier (windows are never reused, so the failed job's status can never be read as its own)
     stack.emulator.configure(fail_object_types=[])
     rerun = start(task | {"executionArn": task["executionArn"] + "-next"})
-    assert rerun["rerunOfSameWindow"] is True
+    assert rerun["status"] == "SUBMITTED"
+    assert rerun["window"] == {"start": "2026-11-01T00:00:00Z", "end": "2026-11-01T23:29:59Z"}
+    assert until_finished(check, rerun)["status"] == "COMPLETED"
     assert len(stack.emulator.jobs()) == 2
 
 
@@ -253,6 +269,7 @@ def test_a_caught_error_is_recorded_with_its_class_and_message(stack):
     result = load_handler("record_failure")(load_event("record_failure_caught"))
     assert result["status"] == "FAILED"
     assert result["message"].startswith("ExportBusy: demo-domain/_profile: a job for another window")
+    assert result["reported"] is True
 
 
 def test_plan_emits_the_watermark_age_the_stale_export_alarm_watches(stack, capsys):

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cpexport.config import load_settings
-from cpexport.errors import ConfigurationError, InvalidExportRequest
+from cpexport.errors import ConfigurationError
 from cpexport.models import PlanInput
-from cpexport.planning import plan_exports
+from cpexport.planning import SCHEDULER_SKEW, plan_exports
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:export:run-1"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -98,8 +98,8 @@ def test_backfill_is_honoured_for_the_narrowed_selection():
         ({"objectTypes": ["_case"]}, "objectTypes: _case is not a configured object type"),
         ({"objectTypes": ["_order", "_order"]}, "objectTypes: must not repeat an object type"),
         ({"objectTypes": "_order"}, "objectTypes: Input should be a valid list"),
-        ({"startTime": "yesterday"}, "startTime: Input should be a valid datetime"),
-        ({"startTime": "2026-10-01T00:00:00"}, "startTime: Input should have timezone info"),
+        ({"startTime": "yesterday"}, "startTime: must be an ISO 8601 date-time"),
+        ({"startTime": "2026-10-01T00:00:00"}, "startTime: must be an ISO 8601 date-time"),
         ({"endTime": "2026-10-01T00:00:00Z"}, "endTime needs a startTime"),
         (
             {"startTime": "2026-10-02T00:00:00Z", "endTime": "2026-10-01T00:00:00Z"},
@@ -111,15 +111,52 @@ def test_backfill_is_honoured_for_the_narrowed_selection():
             "endTime: 2026-11-28T11:45:00Z is later than 2026-11-28T11:30:00Z",
         ),
         ({"domain": "shop"}, "domain: is not a known field"),
-        ({"scheduledTime": 12}, "scheduledTime"),
+        ({"scheduledTime": 12}, "scheduledTime: must be an ISO 8601 date-time"),
         ({"correlationId": ""}, "correlationId: String should have at least 1 character"),
+        # Digits are not times: pydantic alone reads them as epoch seconds (jobs from 1970).
+        ({"startTime": "20261001"}, "startTime: must be an ISO 8601 date-time"),
+        ({"scheduledTime": "1764000000"}, "scheduledTime: must be an ISO 8601 date-time"),
+        ({"startTime": 1764000000}, "startTime: must be an ISO 8601 date-time"),
+        ({"startTime": "2026-10-01"}, "startTime: must be an ISO 8601 date-time"),
+        # Before 1970 there is no epoch-millisecond form; year 1 used to crash three Lambdas.
+        ({"startTime": "0001-01-01T00:00:00Z"}, "startTime: must not be before 1970-01-01T00:00:00Z"),
+        ({"scheduledTime": "0001-01-01T00:00:00+01:00"}, "scheduledTime: must not be before 1970"),
+        ({"startTime": "1969-12-31T23:59:59Z"}, "startTime: must not be before 1970"),
+        ({"startTime": "1970-01-01T00:30:00+01:00"}, "startTime: must not be before 1970"),
+        # The clock may not run ahead of the execution (the Scheduler's own skew is allowed).
+        ({"scheduledTime": "2030-01-01T00:00:00Z"}, "scheduledTime: 2030-01-01T00:00:00Z is in the future"),
+        ({"scheduledTime": "2026-11-28T12:06:00Z"}, "scheduledTime: 2026-11-28T12:06:00Z is in the future"),
+        (
+            {"startTime": "2026-11-01T00:00:00Z", "endTime": "2098-01-01T00:00:00Z"},
+            "endTime: 2098-01-01T00:00:00Z is later than",
+        ),
+        # Only the documented camelCase names; `source` is not a field of a request.
+        ({"domain_name": "shop"}, "domain_name: is not a known field"),
+        ({"object_types": ["_order"]}, "object_types: is not a known field"),
+        ({"source": "crm"}, "source: is not a known field"),
     ],
 )
 def test_a_bad_request_is_rejected_with_a_message_naming_the_field(request_, expected):
-    with pytest.raises(InvalidExportRequest) as error:
-        plan(request_)
-    assert expected in str(error.value)
-    assert str(error.value).startswith("invalid export request: ")
+    result = plan(request_)
+    assert result.rejection is not None, result
+    assert result.exports == [] and result.skipped == []
+    assert expected in result.rejection.message
+    assert result.rejection.message.startswith("invalid export request: ")
+
+
+def test_a_scheduled_time_within_the_schedulers_skew_is_the_clock():
+    tick = NOW + SCHEDULER_SKEW
+    result = plan({"scheduledTime": tick.isoformat()})
+    assert result.rejection is None
+    assert result.clock == tick
+
+
+def test_a_tick_and_a_request_name_their_request_so_duplicates_report_once():
+    tick = plan({"scheduledTime": "2026-11-20T00:00:00Z"}).exports[0].request_key
+    assert tick == plan({"scheduledTime": "2026-11-20T00:00:00Z"}).exports[0].request_key
+    assert tick == "scheduled:2026-11-20T00:00:00Z"
+    assert plan({"correlationId": "crm-7"}).exports[0].request_key == "correlation:crm-7"
+    assert plan({}).exports[0].request_key == "execution:run-1"
 
 
 def test_safety_lag_below_30_minutes_is_a_configuration_error():
@@ -134,7 +171,17 @@ def test_missing_environment_names_every_variable():
         assert name in str(error.value)
 
 
-@pytest.mark.parametrize("raw", ["export please", ["shop"], 7, None])
+@pytest.mark.parametrize("raw", ["export please", ["shop"], 7, None, [], True, 1.5])
 def test_an_input_that_is_not_an_object_is_rejected_clearly(raw):
-    with pytest.raises(InvalidExportRequest, match="input: must be a JSON object"):
-        plan(raw)
+    result = plan(raw)
+    assert result.rejection is not None
+    assert "input: must be a JSON object" in result.rejection.message
+
+
+def test_a_rejection_carries_a_bounded_printable_excerpt_and_only_a_valid_domain():
+    huge = {"domainName": "shop\nSubject: spoof", "correlationId": "x" * 200, "junk": "é" * 100_000}
+    rejection = plan(huge).rejection
+    assert rejection is not None
+    assert len(rejection.request_excerpt) <= 1000 and rejection.request_excerpt.isascii()
+    assert rejection.domain_name is None
+    assert plan({"domainName": "nope"}).rejection.domain_name == "nope"  # type: ignore[union-attr]

@@ -47,9 +47,10 @@ class Settings(BaseModel):
     poll_initial_seconds: int = Field(default=10, ge=1)
     poll_max_seconds: int = Field(default=3600, ge=1)
     poll_growth: float = Field(default=1.5, ge=1)
-    # Just after an update, List can still show the previous job: a terminal status for the same
-    # window seen this soon after a re-run is not trusted.
-    status_grace_seconds: int = Field(default=120, ge=0)
+    # Files may still appear for a while after a job reports COMPLETED: the index waits until two
+    # listings this far apart agree, and gives up (watermark unmoved) after this many tries.
+    index_settle_seconds: int = Field(default=60, ge=1)
+    index_settle_attempts: int = Field(default=10, ge=1)
     count_records: bool = True
 
     _split_domains = field_validator("domain_names", "object_types", mode="before")(_split_list)
@@ -91,7 +92,8 @@ _ENV_NAMES = {
     "poll_initial_seconds": "POLL_INITIAL_SECONDS",
     "poll_max_seconds": "POLL_MAX_SECONDS",
     "poll_growth": "POLL_GROWTH",
-    "status_grace_seconds": "STATUS_GRACE_SECONDS",
+    "index_settle_seconds": "INDEX_SETTLE_SECONDS",
+    "index_settle_attempts": "INDEX_SETTLE_ATTEMPTS",
     "count_records": "COUNT_RECORDS",
 }
 

@@ -36,3 +36,15 @@ class WatermarkConflict(ExportError):
 
 class ConfigurationError(ExportError):
     """The function's environment is missing or malformed (a deployment problem)."""
+
+
+class DataIntegrationConflict(ExportError):
+    """A data integration or association of the expected name exports something else: never reused, never retried."""
+
+
+class DataIntegrationQuotaExceeded(ExportError):
+    """The Region's data-integration quota is used up: waiting cannot fix it, so it fails at once."""
+
+
+class ExportFilesUnsettled(ExportError):
+    """The job's files kept changing after it COMPLETED: the window is not indexed, the watermark stays."""

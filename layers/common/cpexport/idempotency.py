@@ -14,6 +14,14 @@ idempotency_config = IdempotencyConfig(
 )
 
 
+# The notification of an execution is sent once, whichever of its Notify states runs.
+notify_idempotency_config = IdempotencyConfig(
+    event_key_jmespath="executionArn",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=24 * 3600,
+)
+
+
 def persistence_store() -> DynamoDBPersistenceLayer:
     """The idempotency table named by the function's environment."""
     return DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table_name, boto3_client=client("dynamodb"))

@@ -39,10 +39,41 @@ def render_utc(value: datetime) -> str:
     return text + "Z"
 
 
+# ISO 8601 date and time with seconds and a zone, strictly: pydantic alone would read "20261001" or
+# "1764000000" as epoch seconds and start jobs (which cannot be cancelled) from 1970.
+_ISO_DATETIME = re.compile(
+    r"^(?P<year>\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|z|[+-]\d{2}:\d{2})$"
+)
+# The service takes epoch milliseconds: nothing before 1970 can be asked for.
+EARLIEST_YEAR = 1970
+ISO_HINT = "must be an ISO 8601 date-time with seconds and a time zone, e.g. 2026-01-01T00:00:00Z"
+
+
+def _too_early() -> ValueError:
+    return ValueError(f"must not be before {EARLIEST_YEAR}-01-01T00:00:00Z (the service counts from 1970)")
+
+
 def _require_iso_text(value: object) -> object:
-    # pydantic would read a number as epoch seconds; callers must say what they mean.
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an ISO 8601 date-time string with a time zone, e.g. 2026-01-01T00:00:00Z")
+    if isinstance(value, datetime):
+        if value.year < EARLIEST_YEAR or (value.tzinfo is not None and value.astimezone(UTC).year < EARLIEST_YEAR):
+            raise _too_early()
+        return value
+    if not isinstance(value, str):
+        raise ValueError(ISO_HINT)
+    match = _ISO_DATETIME.match(value)
+    if match is None:
+        raise ValueError(f"{ISO_HINT} (got {value[:40]!r})")
+    year = int(match["year"])
+    # Checked before parsing: years 0 and 1 overflow once shifted to UTC.
+    if year < EARLIEST_YEAR:
+        raise _too_early()
+    if year == EARLIEST_YEAR:
+        try:
+            parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError:
+            return value  # pydantic names the problem (e.g. month 13)
+        if parsed.astimezone(UTC).year < EARLIEST_YEAR:
+            raise _too_early()
     return value
 
 
@@ -120,7 +151,13 @@ class ExportRequest(Contract):
     """The state machine's input: `{}` means every configured domain and object type, now.
 
     `scheduledTime` is the clock (the schedule's tick); `startTime`/`endTime` ask for a backfill.
+    Only these camelCase names are accepted: a request is an interface of other systems, so a field
+    it does not know (a snake_case spelling included) is an error, never silently ignored.
     """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=False, validate_by_alias=True, extra="forbid", frozen=True
+    )
 
     scheduled_time: UtcDatetime | None = None
     domain_name: DomainName | None = None
@@ -128,7 +165,6 @@ class ExportRequest(Contract):
     start_time: UtcDatetime | None = None
     end_time: UtcDatetime | None = None
     correlation_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
-    source: str | None = Field(default=None, max_length=256)
 
     @field_validator("object_types")
     @classmethod
@@ -163,7 +199,12 @@ class PlanInput(Contract):
 
 
 class ExportTask(Contract):
-    """One export to run: a domain, an object type and a window."""
+    """One export to run: a domain, an object type and a window.
+
+    `requestKey` names the request this export answers (`scheduled:<time>` for a schedule tick,
+    `correlation:<id>` or `execution:<name>`): two executions of the same request (a tick delivered
+    twice) report a job once.
+    """
 
     domain_name: DomainName
     object_type: ObjectTypeName
@@ -171,6 +212,7 @@ class ExportTask(Contract):
     backfill: bool = False
     execution_arn: str
     correlation_id: str
+    request_key: str = Field(min_length=1, max_length=300)
 
 
 class SkippedExport(Contract):
@@ -182,8 +224,18 @@ class SkippedExport(Contract):
     watermark: UtcDatetime | None = None
 
 
+class Rejection(Contract):
+    """Why a request was refused before anything started, in words on-call and the sender can act on."""
+
+    error: str = "InvalidExportRequest"
+    message: str = Field(max_length=4000)
+    domain_name: str | None = None
+    correlation_id: str | None = None
+    request_excerpt: str = Field(default="", max_length=1200)
+
+
 class PlanOutput(Contract):
-    """The plan: the exports to run (Map items), the skipped ones, and the Map's bound."""
+    """The plan: the exports to run (Map items), the skipped ones, and the Map's bound; or a rejection."""
 
     exports: list[ExportTask]
     skipped: list[SkippedExport]
@@ -191,7 +243,7 @@ class PlanOutput(Contract):
     correlation_id: str
     execution_arn: str
     max_concurrency: int
-    source: str | None = None
+    rejection: Rejection | None = None
 
 
 class PollState(Contract):
@@ -202,16 +254,24 @@ class PollState(Contract):
     waited_seconds: int = 0
 
 
-class StartedExport(ExportTask):
-    """An export whose job has been submitted (or adopted: it was already running for this window)."""
+class TrackedExport(ExportTask):
+    """An export with a job: which data integration and association run it, and since when.
+
+    `requestedAt` is when the job was submitted (by whichever execution submitted it).
+    """
 
     data_integration_name: str
     data_integration_arn: str
     association_id: str
     requested_at: UtcDatetime
     adopted: bool = False
-    rerun_of_same_window: bool = False
     poll: PollState
+
+
+class StartedExport(TrackedExport):
+    """What Start returns for a job it submitted (`SUBMITTED`) or found running for this window (`ADOPTED`)."""
+
+    status: Literal["SUBMITTED", "ADOPTED"] = "SUBMITTED"
 
 
 class ExecutionStatus(StrEnum):
@@ -221,18 +281,37 @@ class ExecutionStatus(StrEnum):
     TIMED_OUT = "TIMED_OUT"
 
 
-class CheckedExport(StartedExport):
+class CheckedExport(TrackedExport):
     """A started export with the status of its job as last seen."""
 
     status: ExecutionStatus
     status_message: str | None = None
 
 
-class PollingExport(StartedExport):
+class PollingExport(TrackedExport):
     """What the Check state receives: a started export, or one already checked (the poll loop)."""
 
-    status: ExecutionStatus | None = None
+    status: ExecutionStatus | Literal["SUBMITTED", "ADOPTED"] | None = None
     status_message: str | None = None
+
+
+class FileListing(Contract):
+    """What one listing of a job's files found: two equal listings a settle period apart end the wait."""
+
+    request_stamps: list[str]
+    files: int
+    bytes: int
+    last_key: str | None = None
+
+
+class IndexingExport(TrackedExport):
+    """What the Index state receives: a COMPLETED job, then (status SETTLING) the listing to compare with."""
+
+    status: Literal["COMPLETED", "SETTLING"]
+    status_message: str | None = None
+    listing: FileListing | None = None
+    settle_attempt: int = 0
+    settle_seconds: int = 0
 
 
 class ExportStatus(StrEnum):
@@ -243,7 +322,11 @@ class ExportStatus(StrEnum):
 
 
 class ExportResult(Contract):
-    """The outcome of one export: what a Map iteration returns and what on-call reads."""
+    """The outcome of one export: what a Map iteration returns and what on-call reads.
+
+    `reported` is False when another execution of the same request already reported this job
+    (it then names that execution in `reportedBy`): notifications and result events skip it.
+    """
 
     domain_name: str
     object_type: str
@@ -256,6 +339,9 @@ class ExportResult(Contract):
     message: str | None = None
     watermark: UtcDatetime | None = None
     duration_seconds: int | None = None
+    backfill: bool = False
+    reported: bool = True
+    reported_by: str | None = None
 
 
 class ErrorInfo(Contract):
@@ -286,14 +372,14 @@ class FailedExport(ExportTask):
     model_config = LENIENT
 
     error: ErrorInfo | None = None
-    status: ExecutionStatus | None = None
+    status: str | None = None
     status_message: str | None = None
     requested_at: UtcDatetime | None = None
     poll: PollState | None = None
 
 
 class NotifyInput(Contract):
-    """What the Notify state receives: every result of the execution, or the plan's failure."""
+    """What the Notify state receives: every result of the execution, a rejection, or why the run broke."""
 
     model_config = LENIENT
 
@@ -301,9 +387,8 @@ class NotifyInput(Contract):
     correlation_id: str | None = None
     results: list[ExportResult] = Field(default_factory=list)
     skipped: list[SkippedExport] = Field(default_factory=list)
+    rejection: Rejection | None = None
     plan_error: ErrorInfo | None = None
-    request: dict[str, Any] | None = None
-    source: str | None = None
 
 
 class NotifyOutput(Contract):
@@ -315,3 +400,4 @@ class NotifyOutput(Contract):
     failed: int
     succeeded: int
     skipped: int
+    already_reported: int = 0

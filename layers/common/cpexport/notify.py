@@ -1,8 +1,17 @@
-"""The execution's one notification for on-call, and result events for other systems."""
+"""The execution's one notification for on-call, and result events for other systems.
+
+SNS refuses what would be lost silently otherwise: a Subject must be ASCII printable, without a
+newline, at most 100 characters; a message at most 256 KB. Everything a request sent (a domain
+name, a correlation id) is made to fit before it reaches either.
+
+A job is reported by one execution only (see `indexing`): results another execution of the same
+request already reported are named in the message but get no event and do not fail this execution.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Protocol
 
 from cpexport.config import Settings
@@ -10,8 +19,12 @@ from cpexport.models import ExportResult, ExportStatus, NotifyInput, NotifyOutpu
 from cpexport.observability import logger
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
+# SNS's limit is 256 KB for the message and its attributes together; keep a margin for attributes.
+MESSAGE_LIMIT_BYTES = 256 * 1024 - 4 * 1024
 DETAIL_TYPE_SUCCEEDED = "Customer Profiles Export Succeeded"
 DETAIL_TYPE_FAILED = "Customer Profiles Export Failed"
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_DETAIL_MARK = "\nDetail (JSON):\n"
 
 
 def _size(num_bytes: int) -> str:
@@ -23,18 +36,29 @@ def _size(num_bytes: int) -> str:
     return f"{num_bytes} B"
 
 
+def printable(text: str, limit: int) -> str:
+    """ASCII printable, one line, at most `limit` characters (what an SNS Subject accepts)."""
+    flat = _NOT_PRINTABLE.sub("?", text)
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def reported(notify: NotifyInput) -> list[ExportResult]:
+    """The results this execution reports (not those another execution of its request reported)."""
+    return [result for result in notify.results if result.reported]
+
+
 def overall_status(notify: NotifyInput) -> str:
-    """FAILED when the plan failed or any export did not succeed."""
-    if notify.plan_error is not None:
+    """FAILED when the request was rejected, the run broke, or a reported export did not succeed."""
+    if notify.plan_error is not None or notify.rejection is not None:
         return "FAILED"
     bad = {ExportStatus.FAILED, ExportStatus.TIMED_OUT}
-    return "FAILED" if any(result.status in bad for result in notify.results) else "SUCCEEDED"
+    return "FAILED" if any(result.status in bad for result in reported(notify)) else "SUCCEEDED"
 
 
 def domains_of(notify: NotifyInput) -> list[str]:
     names = {r.domain_name for r in notify.results} | {s.domain_name for s in notify.skipped}
-    if not names and notify.request and isinstance(notify.request.get("domainName"), str):
-        names.add(notify.request["domainName"])
+    if not names and notify.rejection is not None and notify.rejection.domain_name:
+        names.add(notify.rejection.domain_name)
     return sorted(names)
 
 
@@ -43,16 +67,18 @@ def build_subject(notify: NotifyInput) -> str:
     status = overall_status(notify)
     domains = domains_of(notify)
     where = domains[0] if len(domains) == 1 else f"{len(domains)} domains" if domains else "request"
-    if notify.plan_error is not None:
-        subject = f"Customer Profiles export {status}: {where}: request rejected ({notify.plan_error.Error})"
+    if notify.rejection is not None:
+        subject = f"Customer Profiles export {status}: {where}: request rejected ({notify.rejection.error})"
+    elif notify.plan_error is not None:
+        subject = f"Customer Profiles export {status}: the run broke before exporting ({notify.plan_error.Error})"
     else:
         counts = _counts(notify)
-        records = sum(r.records for r in notify.results)
+        records = sum(r.records for r in reported(notify))
         subject = (
             f"Customer Profiles export {status}: {where}: {counts['succeeded']} exported, {counts['failed']} failed, "
             f"{counts['skipped']} up to date, {records:,} records"
         )
-    return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 3] + "..."
+    return printable(subject, SUBJECT_LIMIT)
 
 
 def _line(result: ExportResult, bucket: str) -> list[str]:
@@ -60,41 +86,72 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
     head = f"- {result.domain_name} / {result.object_type}: {result.status.value}, window {window}"
     if result.status == ExportStatus.SKIPPED:
         return [f"- {result.domain_name} / {result.object_type}: up to date ({result.message})"]
+    if not result.reported:
+        return [f"{head}: already reported by execution {result.reported_by}"]
     if result.status == ExportStatus.SUCCEEDED:
         lines = [f"{head}: {result.files} files, {result.records:,} records, {_size(result.bytes)}"]
         if result.manifest_key:
             lines.append(f"    manifest: s3://{bucket}/{result.manifest_key}")
         return lines
-    watermark = render_utc(result.watermark) if result.watermark else "unset (initial start)"
-    return [
-        f"{head}",
-        f"    reason: {result.message or 'unknown'}",
-        f"    the watermark stays at {watermark}; the next run exports this window again",
-    ]
+    if result.backfill:
+        stays = "the backfill did not complete; request it again"
+    else:
+        watermark = render_utc(result.watermark) if result.watermark else "unset (initial start)"
+        stays = f"the watermark stays at {watermark}; the next run exports this window again"
+    return [f"{head}", f"    reason: {result.message or 'unknown'}", f"    {stays}"]
 
 
 def build_message(notify: NotifyInput, bucket: str) -> str:
-    """The body: a human summary per object type, then the JSON detail."""
+    """The body: a human summary per object type, then the JSON detail; at most SNS's size."""
     status = overall_status(notify)
     lines = [f"Customer Profiles export {status}", f"Execution: {notify.execution_arn}"]
     if notify.correlation_id:
         lines.append(f"Correlation id: {notify.correlation_id}")
     lines.append("")
-    if notify.plan_error is not None:
+    if notify.rejection is not None:
         lines += [
             "The export request was rejected before anything started; nothing was changed.",
+            f"Error: {notify.rejection.error}",
+            f"Reason: {notify.rejection.message}",
+            f"Request: {notify.rejection.request_excerpt}",
+        ]
+    if notify.plan_error is not None:
+        lines += [
+            "The run broke before exporting anything; nothing was changed (the next run plans again).",
             f"Error: {notify.plan_error.Error}",
             f"Reason: {notify.plan_error.message}",
-            f"Request: {json.dumps(notify.request, sort_keys=True)}",
+            "The stack trace is in the function's logs (search the execution ARN).",
         ]
     for result in notify.results:
         lines += _line(result, bucket)
     for skipped in notify.skipped:
         lines.append(f"- {skipped.domain_name} / {skipped.object_type}: up to date ({skipped.reason})")
-    if not notify.results and not notify.skipped and notify.plan_error is None:
+    if not notify.results and not notify.skipped and notify.plan_error is None and notify.rejection is None:
         lines.append("Nothing was planned.")
-    lines += ["", "Detail (JSON):", json.dumps(notify.to_wire(), indent=2, sort_keys=True)]
-    return "\n".join(lines)
+    summary = "\n".join(lines)
+    detail = json.dumps(_detail(notify), indent=2, sort_keys=True)
+    return _fit(summary, detail)
+
+
+def _detail(notify: NotifyInput) -> dict[str, Any]:
+    """The JSON detail: the notify input without error causes (they hold stack traces, kept in logs)."""
+    detail = notify.to_wire()
+    if notify.plan_error is not None:
+        detail["planError"] = {"Error": notify.plan_error.Error, "message": notify.plan_error.message}
+    return detail
+
+
+def _fit(summary: str, detail: str) -> str:
+    """Summary plus detail within SNS's limit: the detail is cut first, then the summary."""
+    message = summary + "\n" + _DETAIL_MARK + detail
+    if len(message.encode()) <= MESSAGE_LIMIT_BYTES:
+        return message
+    budget = MESSAGE_LIMIT_BYTES - len(summary.encode()) - 200
+    if budget > 0:
+        cut = detail.encode()[:budget].decode(errors="ignore")
+        return summary + "\n" + _DETAIL_MARK + cut + "\n... (detail cut to fit the SNS message limit)"
+    cut = summary.encode()[: MESSAGE_LIMIT_BYTES - 100].decode(errors="ignore")
+    return cut + "\n... (message cut to fit the SNS message limit)"
 
 
 def build_attributes(notify: NotifyInput) -> dict[str, list[str] | str]:
@@ -103,9 +160,9 @@ def build_attributes(notify: NotifyInput) -> dict[str, list[str] | str]:
 
 
 def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str, Any]]]:
-    """One result event per export, for downstream jobs to chain on."""
+    """One result event per export this execution reports, for downstream jobs to chain on."""
     events: list[tuple[str, dict[str, Any]]] = []
-    for result in notify.results:
+    for result in reported(notify):
         if result.status == ExportStatus.SKIPPED:
             continue
         detail = {
@@ -113,6 +170,7 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
             "objectType": result.object_type,
             "window": result.window.to_wire() if result.window else None,
             "status": result.status.value,
+            "backfill": result.backfill,
             "files": result.files,
             "records": result.records,
             "bytes": result.bytes,
@@ -124,16 +182,17 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
         }
         kind = DETAIL_TYPE_SUCCEEDED if result.status == ExportStatus.SUCCEEDED else DETAIL_TYPE_FAILED
         events.append((kind, detail))
-    if notify.plan_error is not None:
+    if notify.rejection is not None or notify.plan_error is not None:
+        rejection = notify.rejection
         events.append(
             (
                 DETAIL_TYPE_FAILED,
                 {
-                    "domainName": (notify.request or {}).get("domainName"),
-                    "status": "REJECTED",
-                    "error": notify.plan_error.Error,
-                    "message": notify.plan_error.message,
-                    "correlationId": notify.correlation_id,
+                    "domainName": rejection.domain_name if rejection else None,
+                    "status": "REJECTED" if rejection else "BROKEN",
+                    "error": rejection.error if rejection else notify.plan_error.Error,  # type: ignore[union-attr]
+                    "message": rejection.message if rejection else notify.plan_error.message,  # type: ignore[union-attr]
+                    "correlationId": (rejection.correlation_id if rejection else None) or notify.correlation_id,
                     "executionArn": notify.execution_arn,
                 },
             )
@@ -173,9 +232,10 @@ def notify_on_call(notify: NotifyInput, settings: Settings, publisher: Publisher
 
 
 def _counts(notify: NotifyInput) -> dict[str, int]:
-    statuses = [result.status for result in notify.results]
+    statuses = [result.status for result in reported(notify)]
     return {
         "succeeded": statuses.count(ExportStatus.SUCCEEDED),
         "failed": statuses.count(ExportStatus.FAILED) + statuses.count(ExportStatus.TIMED_OUT),
         "skipped": statuses.count(ExportStatus.SKIPPED) + len(notify.skipped),
+        "already_reported": len(notify.results) - len(statuses),
     }

@@ -1,8 +1,15 @@
-"""Plan: which domain x object type exports this execution runs, and over which windows."""
+"""Plan: which domain x object type exports this execution runs, and over which windows.
+
+A malformed request is *answered*, not raised: the plan carries a `rejection` that the state
+machine routes to one notification and one REJECTED event, and nothing starts. (Raising would
+count as a Lambda error and page on-call through the Lambda alarm for someone else's bad input.)
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import re
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -10,15 +17,23 @@ from pydantic import ValidationError
 from cpexport.config import Settings
 from cpexport.errors import InvalidExportRequest
 from cpexport.models import (
+    DOMAIN_NAME_PATTERN,
     ExportRequest,
     ExportTask,
     ExportWindow,
     PlanInput,
     PlanOutput,
+    Rejection,
     SkippedExport,
     render_utc,
 )
 from cpexport.windows import latest_safe_end, next_window, truncate_to_second
+
+# EventBridge Scheduler may start an execution a little before its scheduled time; a clock later
+# than the execution's start by more than this is refused (it would move watermarks into the future).
+SCHEDULER_SKEW = timedelta(minutes=5)
+_EXCERPT_LIMIT = 1000
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 class WatermarkReader(Protocol):
@@ -40,8 +55,9 @@ def describe_validation_error(exc: ValidationError) -> str:
 def parse_request(raw: Any) -> ExportRequest:
     """Validate the execution input; InvalidExportRequest names every bad field."""
     if not isinstance(raw, dict):
+        shown = json.dumps(raw)[:100]
         raise InvalidExportRequest(
-            f"invalid export request: input: must be a JSON object, got {type(raw).__name__} {str(raw)[:100]!r}"
+            f"invalid export request: input: must be a JSON object, got {type(raw).__name__} {shown}"
         )
     try:
         return ExportRequest.model_validate(raw)
@@ -49,18 +65,69 @@ def parse_request(raw: Any) -> ExportRequest:
         raise InvalidExportRequest(f"invalid export request: {describe_validation_error(exc)}") from None
 
 
+def request_key(request: ExportRequest, execution_name: str) -> str:
+    """What makes two executions the same request: a tick's time, a sender's correlation id, or nothing."""
+    if request.scheduled_time is not None and request.correlation_id is None:
+        return f"scheduled:{render_utc(request.scheduled_time)}"
+    if request.correlation_id is not None:
+        return f"correlation:{request.correlation_id}"
+    return f"execution:{execution_name}"
+
+
+def rejection_of(raw: Any, reason: InvalidExportRequest) -> Rejection:
+    """The rejection of a malformed request: the reason, and a bounded, printable excerpt of the request."""
+    domain = raw.get("domainName") if isinstance(raw, dict) else None
+    correlation = raw.get("correlationId") if isinstance(raw, dict) else None
+    try:
+        excerpt = json.dumps(raw, sort_keys=True, ensure_ascii=True)
+    except (TypeError, ValueError):
+        excerpt = repr(raw)
+    if len(excerpt) > _EXCERPT_LIMIT:
+        excerpt = excerpt[: _EXCERPT_LIMIT - 20] + f"... ({len(excerpt)} chars)"
+    return Rejection(
+        message=str(reason)[:4000],
+        domain_name=domain if isinstance(domain, str) and DOMAIN_NAME_PATTERN.match(domain) else None,
+        correlation_id=_PRINTABLE.sub("?", correlation)[:128] if isinstance(correlation, str) else None,
+        request_excerpt=excerpt,
+    )
+
+
 def plan_exports(plan_input: PlanInput, settings: Settings, state: WatermarkReader) -> PlanOutput:
-    """Decide the exports of one execution.
+    """Decide the exports of one execution, or reject its request.
 
     The clock is the schedule's `scheduledTime` when given (a re-delivered tick plans the same
-    windows), else the execution's start. Each window ends SafetyLag before the clock.
+    windows), else the execution's start; it may not be later than the execution's start (plus the
+    Scheduler's skew). Each window ends SafetyLag before the clock.
     """
+    execution_name = plan_input.execution_arn.rsplit(":", 1)[-1]
+    try:
+        return _plan(plan_input, settings, state, execution_name)
+    except InvalidExportRequest as reason:
+        return PlanOutput(
+            exports=[],
+            skipped=[],
+            clock=plan_input.execution_start_time,
+            correlation_id=execution_name,
+            execution_arn=plan_input.execution_arn,
+            max_concurrency=settings.max_concurrent_exports,
+            rejection=rejection_of(plan_input.request, reason),
+        )
+
+
+def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, execution_name: str) -> PlanOutput:
     request = parse_request(plan_input.request)
-    clock = request.scheduled_time or plan_input.execution_start_time
+    started = plan_input.execution_start_time
+    if request.scheduled_time is not None and request.scheduled_time > started + SCHEDULER_SKEW:
+        raise InvalidExportRequest(
+            f"invalid export request: scheduledTime: {render_utc(request.scheduled_time)} is in the future "
+            f"(the execution started at {render_utc(started)}); a clock may not run ahead of the execution, "
+            "or watermarks would move past data that does not exist yet"
+        )
+    clock = request.scheduled_time or started
     domains = _select(request.domain_name and [request.domain_name], settings.domain_names, "domainName", "domain")
     object_types = _select(request.object_types, settings.object_types, "objectTypes", "object type")
-    execution_name = plan_input.execution_arn.rsplit(":", 1)[-1]
     correlation_id = request.correlation_id or execution_name
+    key = request_key(request, execution_name)
     safe_end = latest_safe_end(clock, settings.safety_lag_minutes)
 
     backfill: ExportWindow | None = None
@@ -107,6 +174,7 @@ def plan_exports(plan_input: PlanInput, settings: Settings, state: WatermarkRead
                     backfill=backfill is not None,
                     execution_arn=plan_input.execution_arn,
                     correlation_id=correlation_id,
+                    request_key=key,
                 )
             )
     return PlanOutput(
@@ -116,7 +184,6 @@ def plan_exports(plan_input: PlanInput, settings: Settings, state: WatermarkRead
         correlation_id=correlation_id,
         execution_arn=plan_input.execution_arn,
         max_concurrency=settings.max_concurrent_exports,
-        source=request.source,
     )
 
 

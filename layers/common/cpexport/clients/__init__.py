@@ -12,13 +12,18 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, user_agent_extra="customer-profiles-export")
+_USER_AGENT = "customer-profiles-export"
 
 
 @cache
-def client(service: str) -> Any:
-    """A cached boto3 client; endpoints come from the standard AWS_ENDPOINT_URL_* variables."""
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+def client(service: str, attempts: int = 3) -> Any:
+    """A cached boto3 client; endpoints come from the standard AWS_ENDPOINT_URL_* variables.
+
+    `attempts=1` turns botocore's own retries off: for a call that starts something (an export job),
+    a retry after an error that hid a success would be refused or start a second job.
+    """
+    config = Config(retries={"mode": "standard", "max_attempts": attempts}, user_agent_extra=_USER_AGENT)
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

@@ -16,9 +16,28 @@ SOURCE_URI = "AmazonConnect://AppIntegrations"
 
 @dataclass(frozen=True)
 class DataIntegration:
+    """A data integration as the service describes it (the export's source and key)."""
+
     name: str
     id: str
     arn: str
+    kms_key: str | None = None
+    source_uri: str | None = None
+    domain_names: tuple[str, ...] = ()
+    object_types: tuple[str, ...] = ()
+
+
+def _described(response: dict[str, Any]) -> DataIntegration:
+    profiles = (response.get("ObjectConfiguration") or {}).get("CustomerProfiles") or {}
+    return DataIntegration(
+        name=response["Name"],
+        id=response["Id"],
+        arn=response["Arn"],
+        kms_key=response.get("KmsKey"),
+        source_uri=response.get("SourceURI"),
+        domain_names=tuple(profiles.get("domainName") or ()),
+        object_types=tuple(profiles.get("objectType") or ()),
+    )
 
 
 @dataclass(frozen=True)
@@ -51,8 +70,10 @@ def _execution_configuration(window: ExportWindow) -> dict[str, Any]:
 class AppIntegrations:
     """The AppIntegrations calls the export needs, with errors the state machine understands."""
 
-    def __init__(self, api: Any | None = None) -> None:
+    def __init__(self, api: Any | None = None, starter: Any | None = None) -> None:
         self._api = api if api is not None else client("appintegrations")
+        # Create/Update start a job: no automatic retry, an error is reported as possibly taken effect.
+        self._starter = starter if starter is not None else (api if api is not None else client("appintegrations", 1))
 
     def get_data_integration(self, name: str) -> DataIntegration | None:
         """The data integration of that name, or None."""
@@ -63,12 +84,15 @@ class AppIntegrations:
                 return None
             with translated("GetDataIntegration"):
                 raise
-        return DataIntegration(name=response["Name"], id=response["Id"], arn=response["Arn"])
+        return _described(response)
 
     def ensure_data_integration(
         self, name: str, kms_key_arn: str, domain_name: str, object_type: str, description: str
     ) -> DataIntegration:
-        """Get the data integration, creating it the first time (once per object type, forever)."""
+        """Get the data integration, creating it the first time (once per object type, forever).
+
+        The caller checks that an existing one is the one it needs (see `exports`).
+        """
         existing = self.get_data_integration(name)
         if existing is not None:
             return existing
@@ -88,7 +112,7 @@ class AppIntegrations:
                     return found
             with translated("CreateDataIntegration"):
                 raise
-        return DataIntegration(name=response["Name"], id=response["Id"], arn=response["Arn"])
+        return _described(response)
 
     def find_association(self, data_integration: DataIntegration) -> Association | None:
         """The association of the data integration (there is at most one), or None."""
@@ -113,7 +137,7 @@ class AppIntegrations:
     def create_association(self, data_integration: DataIntegration, destination_uri: str, window: ExportWindow) -> str:
         """Create the association: this starts its first export job. Returns the association id."""
         with translated("CreateDataIntegrationAssociation"):
-            response = self._api.create_data_integration_association(
+            response = self._starter.create_data_integration_association(
                 DataIntegrationIdentifier=data_integration.arn,
                 DestinationURI=destination_uri,
                 ExecutionConfiguration=_execution_configuration(window),
@@ -123,7 +147,7 @@ class AppIntegrations:
     def update_association(self, data_integration: DataIntegration, association_id: str, window: ExportWindow) -> None:
         """Give the association a new window: this starts the next export job."""
         with translated("UpdateDataIntegrationAssociation"):
-            self._api.update_data_integration_association(
+            self._starter.update_data_integration_association(
                 DataIntegrationIdentifier=data_integration.arn,
                 DataIntegrationAssociationIdentifier=association_id,
                 ExecutionConfiguration=_execution_configuration(window),

@@ -35,6 +35,12 @@ class ExportBucket:
                 for common in page.get("CommonPrefixes", []):
                     yield str(common["Prefix"])
 
+    def has_files(self, prefix: str) -> bool:
+        """Whether anything lies under `prefix` (one request, one key at most)."""
+        with translated("ListObjectsV2"):
+            response = self._api.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        return bool(response.get("Contents"))
+
     def list_files(self, prefix: str) -> Iterator[ExportedFile]:
         """Every object under `prefix`."""
         with translated("ListObjectsV2"):

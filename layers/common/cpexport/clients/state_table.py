@@ -1,15 +1,21 @@
-"""The DynamoDB state table: watermarks, export leases and the run index.
+"""The DynamoDB state table: watermarks, export leases, the job ledger and the run index.
 
 Items of one object type share the partition `EXPORT#{domain}#{objectType}`:
 - `WATERMARK`: everything last-updated before `watermark` has been exported and indexed;
-- `LEASE`: the window this pipeline is exporting right now (at most one job per object type);
-- `RUN#{start}#{end}#{execution}`: one item per finished export (the run index).
+- `LEASE`: the job that occupies the object type (at most one job per object type): taken before a
+  job is submitted, held until the service shows that job ended;
+- `JOB#{start}#{end}`: the job ledger, one item per job ever submitted. Its window is the job's
+  identity: no two jobs of an object type ever share a window, so a status or an S3 folder that
+  names a window names exactly one job;
+- `RUN#{start}#{end}#{requestKey}`: the run index, one item per job and request, written once
+  (conditionally): whichever execution writes it reports the job, the others do not.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,6 +29,14 @@ def partition_key(domain_name: str, object_type: str) -> str:
     return f"EXPORT#{domain_name}#{object_type}"
 
 
+def job_sort_key(window: ExportWindow) -> str:
+    return f"JOB#{render_utc(window.start)}#{render_utc(window.end)}"
+
+
+def run_sort_key(window: ExportWindow, request_key: str) -> str:
+    return f"RUN#{render_utc(window.start)}#{render_utc(window.end)}#{request_key}"
+
+
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -33,6 +47,50 @@ class Lease:
     execution_arn: str
     acquired_at: datetime
     submitted_at: datetime | None
+    request_key: str | None = None
+    timed_out_at: datetime | None = None
+
+
+class JobState(StrEnum):
+    """What the pipeline knows of a job it submitted."""
+
+    SUBMITTING = "SUBMITTING"  # the Create/Update call was made; its answer was not (yet) a success
+    SUBMITTED = "SUBMITTED"
+    COMPLETED = "COMPLETED"  # indexed
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"  # the pipeline stopped waiting; the job may still run
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ledger item: a job the pipeline submitted for a window."""
+
+    window: ExportWindow
+    state: JobState
+    execution_arn: str
+    submitted_at: datetime
+    request_key: str | None = None
+    request_stamps: list[str] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunRecorded:
+    """The outcome of recording a run: written now, or already there (by `execution_arn`)."""
+
+    written: bool
+    execution_arn: str
+    sort_key: str
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    if isinstance(value, list):
+        return {"L": [_attribute(item) for item in value]}
+    return {"S": str(value)}
 
 
 class StateTable:
@@ -42,12 +100,26 @@ class StateTable:
         self.table_name = table_name
         self._api = api if api is not None else client("dynamodb")
 
+    def _key(self, domain_name: str, object_type: str, sort_key: str) -> dict[str, Any]:
+        return {"pk": {"S": partition_key(domain_name, object_type)}, "sk": {"S": sort_key}}
+
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         with translated("GetItem"):
             item = self._api.get_item(
                 TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
             ).get("Item")
         return dict(item) if item else None
+
+    def _conditional(self, operation: str, call: Any, **request: Any) -> bool:
+        """Run a conditional write; False when its condition did not hold."""
+        try:
+            with translated(operation):
+                call(TableName=self.table_name, **request)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # -- watermark ---------------------------------------------------------------------------
     def get_watermark(self, domain_name: str, object_type: str) -> datetime | None:
@@ -65,29 +137,25 @@ class StateTable:
         The condition is the no-gap, no-double-advance guarantee: the watermark only moves
         forward, and only over a window that was really exported.
         """
-        start, end = render_utc(window.start), render_utc(window.end)
         condition = "watermark = :start"
-        values: dict[str, Any] = {":start": {"S": start}, ":end": {"S": end}, ":now": {"S": render_utc(now)}}
         if window.start == initial_start:
             condition = "attribute_not_exists(watermark) OR watermark = :start"
-        try:
-            with translated("UpdateItem"):
-                self._api.update_item(
-                    TableName=self.table_name,
-                    Key={"pk": {"S": partition_key(domain_name, object_type)}, "sk": {"S": "WATERMARK"}},
-                    UpdateExpression="SET watermark = :end, updatedAt = :now, lastSuccessAt = :now",
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues=values,
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._conditional(
+            "UpdateItem",
+            self._api.update_item,
+            Key=self._key(domain_name, object_type, "WATERMARK"),
+            UpdateExpression="SET watermark = :end, updatedAt = :now, lastSuccessAt = :now",
+            ConditionExpression=condition,
+            ExpressionAttributeValues={
+                ":start": {"S": render_utc(window.start)},
+                ":end": {"S": render_utc(window.end)},
+                ":now": {"S": render_utc(now)},
+            },
+        )
 
     # -- lease -------------------------------------------------------------------------------
     def get_lease(self, domain_name: str, object_type: str) -> Lease | None:
-        """The export this pipeline has in flight for the object type, if any."""
+        """The job that occupies the object type, if any."""
         item = self._get(partition_key(domain_name, object_type), "LEASE")
         if not item:
             return None
@@ -96,6 +164,8 @@ class StateTable:
             execution_arn=item["executionArn"]["S"],
             acquired_at=_parse(item["acquiredAt"]["S"]),
             submitted_at=_parse(item["submittedAt"]["S"]) if "submittedAt" in item else None,
+            request_key=item["requestKey"]["S"] if "requestKey" in item else None,
+            timed_out_at=_parse(item["timedOutAt"]["S"]) if "timedOutAt" in item else None,
         )
 
     def put_lease(
@@ -104,35 +174,33 @@ class StateTable:
         object_type: str,
         window: ExportWindow,
         execution_arn: str,
+        request_key: str,
         now: datetime,
         replacing: Lease | None,
     ) -> bool:
-        """Take the lease; `replacing` is the (stale) lease we expect to find. False if we lost a race."""
+        """Take the lease; `replacing` is the lease we found (and judged over). False if we lost a race."""
         condition = "attribute_not_exists(pk)"
         values: dict[str, Any] = {}
         if replacing is not None:
-            condition = "acquiredAt = :previous"
-            values[":previous"] = {"S": render_utc(replacing.acquired_at)}
-        try:
-            with translated("PutItem"):
-                self._api.put_item(
-                    TableName=self.table_name,
-                    Item={
-                        "pk": {"S": partition_key(domain_name, object_type)},
-                        "sk": {"S": "LEASE"},
-                        "windowStart": {"S": render_utc(window.start)},
-                        "windowEnd": {"S": render_utc(window.end)},
-                        "executionArn": {"S": execution_arn},
-                        "acquiredAt": {"S": render_utc(now)},
-                    },
-                    ConditionExpression=condition,
-                    **({"ExpressionAttributeValues": values} if values else {}),
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            condition = "acquiredAt = :previous AND executionArn = :previousExecution"
+            values = {
+                ":previous": {"S": render_utc(replacing.acquired_at)},
+                ":previousExecution": {"S": replacing.execution_arn},
+            }
+        return self._conditional(
+            "PutItem",
+            self._api.put_item,
+            Item={
+                **self._key(domain_name, object_type, "LEASE"),
+                "windowStart": {"S": render_utc(window.start)},
+                "windowEnd": {"S": render_utc(window.end)},
+                "executionArn": {"S": execution_arn},
+                "requestKey": {"S": request_key},
+                "acquiredAt": {"S": render_utc(now)},
+            },
+            ConditionExpression=condition,
+            **({"ExpressionAttributeValues": values} if values else {}),
+        )
 
     def mark_submitted(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> None:
         """Note on the lease that the job for its window has been submitted."""
@@ -142,12 +210,24 @@ class StateTable:
             domain_name,
             object_type,
             window,
-            UpdateExpression="SET submittedAt = :now",
+            UpdateExpression="SET submittedAt = if_not_exists(submittedAt, :now)",
+            ExpressionAttributeValues={":now": {"S": render_utc(now)}},
+        )
+
+    def mark_timed_out(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> None:
+        """Keep the lease of a job the pipeline stopped waiting for: it may still run (jobs cannot be cancelled)."""
+        self._if_lease_window(
+            "UpdateItem",
+            self._api.update_item,
+            domain_name,
+            object_type,
+            window,
+            UpdateExpression="SET timedOutAt = :now",
             ExpressionAttributeValues={":now": {"S": render_utc(now)}},
         )
 
     def release_lease(self, domain_name: str, object_type: str, window: ExportWindow) -> None:
-        """Drop the lease if it is still ours (same window)."""
+        """Drop the lease if it still holds this window's job."""
         self._if_lease_window("DeleteItem", self._api.delete_item, domain_name, object_type, window)
 
     def _if_lease_window(
@@ -155,62 +235,150 @@ class StateTable:
     ) -> None:
         """Run a write on the LEASE item only while it holds `window`; a lease already gone is fine."""
         values = request.pop("ExpressionAttributeValues", {})
-        try:
-            with translated(operation):
-                call(
-                    TableName=self.table_name,
-                    Key={"pk": {"S": partition_key(domain_name, object_type)}, "sk": {"S": "LEASE"}},
-                    ConditionExpression="windowStart = :start AND windowEnd = :end",
-                    ExpressionAttributeValues={
-                        ":start": {"S": render_utc(window.start)},
-                        ":end": {"S": render_utc(window.end)},
-                        **values,
-                    },
-                    **request,
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        self._conditional(
+            operation,
+            call,
+            Key=self._key(domain_name, object_type, "LEASE"),
+            ConditionExpression="windowStart = :start AND windowEnd = :end",
+            ExpressionAttributeValues={
+                ":start": {"S": render_utc(window.start)},
+                ":end": {"S": render_utc(window.end)},
+                **values,
+            },
+            **request,
+        )
+
+    # -- job ledger --------------------------------------------------------------------------
+    def get_job(self, domain_name: str, object_type: str, window: ExportWindow) -> Job | None:
+        """The ledger item of the job submitted for exactly this window, if any."""
+        item = self._get(partition_key(domain_name, object_type), job_sort_key(window))
+        if not item:
+            return None
+        return Job(
+            window=window,
+            state=JobState(item["state"]["S"]),
+            execution_arn=item["executionArn"]["S"],
+            submitted_at=_parse(item["submittedAt"]["S"]),
+            request_key=item["requestKey"]["S"] if "requestKey" in item else None,
+            request_stamps=[value["S"] for value in item.get("requestStamps", {}).get("L", [])],
+            finished_at=_parse(item["finishedAt"]["S"]) if "finishedAt" in item else None,
+        )
+
+    def create_job(
+        self,
+        domain_name: str,
+        object_type: str,
+        window: ExportWindow,
+        execution_arn: str,
+        request_key: str,
+        now: datetime,
+    ) -> bool:
+        """Record, before calling the service, that a job for this window is being submitted.
+
+        False when the window already has a job: windows are never reused.
+        """
+        return self._conditional(
+            "PutItem",
+            self._api.put_item,
+            Item={
+                **self._key(domain_name, object_type, job_sort_key(window)),
+                "windowStart": {"S": render_utc(window.start)},
+                "windowEnd": {"S": render_utc(window.end)},
+                "state": {"S": JobState.SUBMITTING.value},
+                "executionArn": {"S": execution_arn},
+                "requestKey": {"S": request_key},
+                "submittedAt": {"S": render_utc(now)},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def set_job_state(
+        self,
+        domain_name: str,
+        object_type: str,
+        window: ExportWindow,
+        state: JobState,
+        now: datetime,
+        request_stamps: list[str] | None = None,
+    ) -> None:
+        """Move a ledger item to `state` (a missing item is left missing)."""
+        expression = "SET #state = :state, updatedAt = :now"
+        values: dict[str, Any] = {":state": {"S": state.value}, ":now": {"S": render_utc(now)}}
+        if state in {JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT}:
+            expression += ", finishedAt = if_not_exists(finishedAt, :now)"
+        if request_stamps is not None:
+            expression += ", requestStamps = :stamps"
+            values[":stamps"] = _attribute(list(request_stamps))
+        self._conditional(
+            "UpdateItem",
+            self._api.update_item,
+            Key=self._key(domain_name, object_type, job_sort_key(window)),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=values,
+        )
+
+    def forget_job(self, domain_name: str, object_type: str, window: ExportWindow, execution_arn: str) -> None:
+        """Drop a ledger item whose submission the service refused (it never ran), if it is still ours."""
+        self._conditional(
+            "DeleteItem",
+            self._api.delete_item,
+            Key=self._key(domain_name, object_type, job_sort_key(window)),
+            ConditionExpression="executionArn = :execution AND #state = :submitting",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":execution": {"S": execution_arn},
+                ":submitting": {"S": JobState.SUBMITTING.value},
+            },
+        )
 
     # -- run index ---------------------------------------------------------------------------
-    def put_run(self, domain_name: str, object_type: str, run: dict[str, Any]) -> str:
-        """Record one finished export in the run index (keyed by window and execution); returns its sort key."""
-        execution_name = str(run["executionArn"]).rsplit(":", 1)[-1]
-        sort_key = f"RUN#{run['windowStart']}#{run['windowEnd']}#{execution_name}"
-        item: dict[str, Any] = {
-            "pk": {"S": partition_key(domain_name, object_type)},
-            "sk": {"S": sort_key},
-        }
+    def put_run(
+        self, domain_name: str, object_type: str, window: ExportWindow, request_key: str, run: dict[str, Any]
+    ) -> RunRecorded:
+        """Record one finished export of a request, once: the first execution to record it reports it."""
+        sort_key = run_sort_key(window, request_key)
+        item: dict[str, Any] = self._key(domain_name, object_type, sort_key)
+        item["requestKey"] = {"S": request_key}
+        item["windowStart"] = {"S": render_utc(window.start)}
+        item["windowEnd"] = {"S": render_utc(window.end)}
         for name, value in run.items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                item[name] = {"BOOL": value}
-            elif isinstance(value, int | float):
-                item[name] = {"N": str(value)}
-            else:
-                item[name] = {"S": str(value)}
-        with translated("PutItem"):
-            self._api.put_item(TableName=self.table_name, Item=item)
-        return sort_key
+            if value is not None:
+                item[name] = _attribute(value)
+        written = self._conditional(
+            "PutItem", self._api.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)"
+        )
+        if written:
+            return RunRecorded(written=True, execution_arn=str(run["executionArn"]), sort_key=sort_key)
+        existing = self._get(partition_key(domain_name, object_type), sort_key) or {}
+        recorded_by = existing.get("executionArn", {}).get("S", "")
+        return RunRecorded(written=False, execution_arn=recorded_by, sort_key=sort_key)
 
     def list_runs(self, domain_name: str, object_type: str) -> list[dict[str, Any]]:
         """The run index of an object type, oldest window first, as plain dicts."""
-        runs: list[dict[str, Any]] = []
+        return self._query(domain_name, object_type, "RUN#")
+
+    def list_jobs(self, domain_name: str, object_type: str) -> list[dict[str, Any]]:
+        """The job ledger of an object type, oldest window first, as plain dicts."""
+        return self._query(domain_name, object_type, "JOB#")
+
+    def _query(self, domain_name: str, object_type: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
         with translated("Query"):
             pages = self._api.get_paginator("query").paginate(
                 TableName=self.table_name,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :run)",
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
                 ExpressionAttributeValues={
                     ":pk": {"S": partition_key(domain_name, object_type)},
-                    ":run": {"S": "RUN#"},
+                    ":prefix": {"S": prefix},
                 },
                 ConsistentRead=True,
             )
             for page in pages:
                 for item in page.get("Items", []):
-                    runs.append({name: _plain(value) for name, value in item.items()})
-        return runs
+                    items.append({name: _plain(value) for name, value in item.items()})
+        return items
 
 
 def _plain(value: dict[str, Any]) -> Any:
@@ -221,4 +389,6 @@ def _plain(value: dict[str, Any]) -> Any:
         return int(number) if number.lstrip("-").isdigit() else float(number)
     if "BOOL" in value:
         return value["BOOL"]
+    if "L" in value:
+        return [_plain(item) for item in value["L"]]
     return value

@@ -1,0 +1,237 @@
+"""The ways an export used to be lost or reported twice, each on moto + the emulator through the real code.
+
+Given / When / Then, with the handlers where the behaviour is the handler's, and the package's
+functions where a test must choose the clock (a job adopted hours after it was submitted).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from cpexport.clients import reset_clients
+from cpexport.clients.appintegrations import AppIntegrations
+from cpexport.clients.s3 import ExportBucket
+from cpexport.clients.state_table import StateTable
+from cpexport.config import get_settings
+from cpexport.errors import DataIntegrationConflict, DataIntegrationQuotaExceeded, ExportBusy
+from cpexport.exports import check_export, data_integration_name, start_export
+from cpexport.indexing import index_export, record_failure
+from cpexport.models import ExportResult, ExportTask, FailedExport, IndexingExport, PollingExport
+
+from local.emulator.synthetic import generate
+from tests.handlers.conftest import DOMAIN, Stack, load_event, load_handler
+from tests.handlers.test_handlers import DAY1, HOUR, exported_ids, until_finished, until_indexed
+
+TICK_KEY = "scheduled:2026-11-02T00:00:00Z"
+
+
+def task_for(**changes: Any) -> dict[str, Any]:
+    return load_event("start_export") | changes
+
+
+def reconfigure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    reset_clients()
+
+
+def test_domains_and_types_that_join_to_the_same_text_get_their_own_data_integrations(stack, monkeypatch):
+    # Given domain acme with type eu-x, and domain acme-eu with type x: "-"-joined, they used to share one name
+    reconfigure(monkeypatch, DOMAIN_NAMES="acme,acme-eu", OBJECT_TYPES="eu-x,x")
+    stack.emulator.seed("acme", "eu-x", generate("_profile", 12, DAY1, DAY1 + HOUR, 1))
+    theirs = generate("_profile", 9, DAY1, DAY1 + HOUR, 2)
+    stack.emulator.seed("acme-eu", "x", theirs)
+    start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
+
+    # When both are exported in one run
+    results = {}
+    for domain, object_type in (("acme", "eu-x"), ("acme-eu", "x")):
+        started = start(task_for(domainName=domain, objectType=object_type))
+        results[domain] = until_indexed(index, until_finished(check, started))
+
+    # Then each has its own data integration and job, and acme-eu's objects are in its manifest
+    assert data_integration_name("s", "acme", "eu-x") != data_integration_name("s", "acme-eu", "x")
+    jobs = stack.emulator.jobs()
+    assert sorted((j["domainName"], j["objectType"]) for j in jobs) == [("acme", "eu-x"), ("acme-eu", "x")]
+    assert len({j["dataIntegrationArn"] for j in jobs}) == 2
+    manifest = stack.read_json(results["acme-eu"]["manifestKey"])
+    assert sorted(exported_ids(stack, manifest)) == sorted(o["id"] for o in theirs)
+
+
+def test_an_existing_data_integration_that_exports_something_else_is_never_reused(stack):
+    # Given a data integration with our name that exports another domain (created by someone else)
+    settings = get_settings()
+    name = data_integration_name(settings.stack_name, DOMAIN, "_profile")
+    boto3.client("appintegrations", endpoint_url=stack.emulator.url).create_data_integration(
+        Name=name,
+        KmsKey=settings.kms_key_arn,
+        SourceURI="AmazonConnect://AppIntegrations",
+        ObjectConfiguration={"CustomerProfiles": {"domainName": ["other-domain"], "objectType": ["_profile"]}},
+    )
+    # When the export starts, Then it refuses with the conflict named, and no job runs
+    with pytest.raises(DataIntegrationConflict, match="exports domain other-domain \\(expected demo-domain\\)"):
+        load_handler("start_export")(task_for())
+    assert stack.emulator.jobs() == []
+    # and the failure is recorded (alerted) without moving anything
+    caught = task_for(error={"Error": "DataIntegrationConflict", "Cause": '{"errorMessage": "conflict"}'})
+    assert load_handler("record_failure")(caught)["status"] == "FAILED"
+    assert stack.watermark("_profile") is None
+
+
+def test_the_data_integration_quota_fails_at_once_naming_the_quota(stack):
+    stack.emulator.configure(max_data_integrations=0)
+    with pytest.raises(DataIntegrationQuotaExceeded, match="Service Quotas"):
+        load_handler("start_export")(task_for())
+    assert stack.emulator.jobs() == []
+
+
+def _started(stack: Stack, now: datetime, **changes: Any) -> dict[str, Any]:
+    settings = get_settings()
+    task = ExportTask.model_validate(task_for(**changes))
+    started = start_export(task, settings, StateTable(settings.state_table_name), AppIntegrations(), now=now)
+    assert started is not None
+    return started.to_wire()
+
+
+def _index(stack: Stack, checked: dict[str, Any], now: datetime) -> ExportResult:
+    settings = get_settings()
+    state: dict[str, Any] = checked
+    for _ in range(10):
+        result = index_export(
+            IndexingExport.model_validate(state),
+            settings,
+            ExportBucket(settings.export_bucket_name),
+            StateTable(settings.state_table_name),
+            now=now,
+        )
+        if isinstance(result, ExportResult):
+            return result
+        state = result.to_wire()
+    raise AssertionError("files never settled")
+
+
+def _finish(stack: Stack, started: dict[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    state = started
+    for _ in range(200):
+        state = check_export(PollingExport.model_validate(state), settings, AppIntegrations()).to_wire()
+        if state["status"] != "IN_PROGRESS":
+            return state
+    raise AssertionError("never finished")
+
+
+def test_a_job_adopted_hours_after_it_was_submitted_is_indexed_with_all_its_files(stack):
+    # Given a tick's job submitted and finished by execution A
+    objects = generate("_profile", 130, DAY1, DAY1 + 20 * HOUR, 3)
+    stack.emulator.seed(DOMAIN, "_profile", objects)
+    now = datetime.now(UTC)
+    first = _started(stack, now)
+    finished = _finish(stack, first)
+
+    # When the same tick, delivered again three hours later, adopts that job and indexes it
+    later = now + timedelta(hours=3)
+    adopted = _started(stack, later, executionArn=first["executionArn"] + "-redelivered")
+    assert adopted["status"] == "ADOPTED" and adopted["window"] == first["window"]
+    assert adopted["requestedAt"] == first["requestedAt"]  # the job's own submission, not the adoption
+    result = _index(stack, finished | {"executionArn": adopted["executionArn"]}, now=later)
+
+    # Then every file of the job is in its manifest: found by the job's window and request time
+    manifest = stack.read_json(result.manifest_key or "")
+    assert sorted(exported_ids(stack, manifest)) == sorted(o["id"] for o in objects)
+    assert stack.watermark("_profile") == "2026-11-01T23:30:00Z"
+
+
+def test_a_tick_delivered_twice_reports_its_job_once(stack):
+    # Given two executions of the same tick that both follow the same job to the end
+    stack.emulator.seed(DOMAIN, "_profile", generate("_profile", 40, DAY1, DAY1 + HOUR, 4))
+    start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
+    notify = load_handler("notify")
+    first = start(task_for())
+    second = start(task_for(executionArn=task_for()["executionArn"] + "-again"))
+    assert (first["status"], second["status"]) == ("SUBMITTED", "ADOPTED")
+    done_first, done_second = until_finished(check, first), until_finished(check, second)
+
+    # When both index it and notify
+    results = [until_indexed(index, done) for done in (done_first, done_second)]
+    for result, execution in zip(results, (first, second), strict=True):
+        notify({"executionArn": execution["executionArn"], "correlationId": "tick", "results": [result]})
+
+    # Then one run record, one Succeeded event, and the second execution names the first
+    assert [r["reported"] for r in results] == [True, False]
+    assert results[1]["reportedBy"] == first["executionArn"]
+    assert len(stack.runs("_profile")) == 1
+    events = stack.messages(stack.events_queue_url)
+    assert [e["detail-type"] for e in events] == ["Customer Profiles Export Succeeded"]
+    messages = stack.messages(stack.notifications_queue_url)
+    assert [m["MessageAttributes"]["status"]["Value"] for m in messages] == ["SUCCEEDED", "SUCCEEDED"]
+    assert any(f"already reported by execution {first['executionArn']}" in m["Message"] for m in messages)
+
+
+def test_a_failed_window_rerun_is_never_confused_with_the_failed_job_however_stale_the_listing(stack):
+    # Given a failed job, and a listing that keeps showing it far longer than any grace period
+    stack.emulator.seed(DOMAIN, "_profile", generate("_profile", 30, DAY1, DAY1 + HOUR, 5))
+    stack.emulator.configure(fail_object_types=["_profile"])
+    start, check, record = load_handler("start_export"), load_handler("check_export"), load_handler("record_failure")
+    failed = until_finished(check, start(task_for()))
+    record(failed)
+    stack.emulator.configure(fail_object_types=[], stale_status_seconds=3, job_duration_seconds=0.2)
+
+    # When the window is run again (a replay of the tick)
+    rerun = start(task_for(executionArn=failed["executionArn"] + "-replay"))
+    first_look = check(rerun)
+
+    # Then the old FAILED status (another window) is not taken for the rerun's, which completes
+    assert rerun["window"]["end"] != failed["window"]["end"]
+    assert first_look["status"] == "IN_PROGRESS"
+    # (each check adds a poll wait to the simulated clock: a few dozen checks stay far below the timeout)
+    assert until_finished(check, first_look, attempts=30, pause=0.25)["status"] == "COMPLETED"
+
+
+def test_after_a_timeout_the_object_type_stays_blocked_until_the_service_shows_the_job_ended(stack, monkeypatch):
+    # Given a job past the timeout that still runs, a service that would accept an update meanwhile,
+    # and a listing that lags behind
+    reconfigure(monkeypatch, EXPORT_TIMEOUT_HOURS="0.0001")
+    stack.emulator.configure(job_duration_seconds=3, update_while_in_progress="accept")
+    start, check, record = load_handler("start_export"), load_handler("check_export"), load_handler("record_failure")
+    timed_out = until_finished(check, start(task_for()))
+    assert timed_out["status"] == "TIMED_OUT"
+    assert record(timed_out)["status"] == "TIMED_OUT"
+
+    # When the next tick starts while the first job still runs
+    next_tick = task_for(
+        executionArn=timed_out["executionArn"] + "-next",
+        requestKey="scheduled:2026-11-03T00:00:00Z",
+        window={"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T23:30:00Z"},
+    )
+    # Then it waits, and never starts a second job
+    with pytest.raises(ExportBusy, match="has not ended"):
+        start(next_tick)
+    assert len(stack.emulator.jobs()) == 1
+    # and once the service shows the job ended, the next window starts
+    stack.emulator.wait_idle(timeout=60)
+    started = start(next_tick)
+    assert started["status"] == "SUBMITTED"
+    jobs = stack.emulator.jobs()
+    assert len(jobs) == 2 and jobs[1]["requestTimeMs"] >= jobs[0]["finishedTimeMs"]
+
+
+def test_a_failure_of_ours_while_a_job_may_run_keeps_the_object_type_blocked(stack):
+    # Given a submitted job whose Check step then broke (the job's state is unknown to us)
+    stack.emulator.configure(job_duration_seconds=2)
+    started = load_handler("start_export")(task_for())
+    caught = started | {"error": {"Error": "TransientServiceError", "Cause": '{"errorMessage": "List throttled"}'}}
+    assert record_failure(FailedExport.model_validate(caught), StateTable(get_settings().state_table_name)).reported
+    # When a later request starts the object type, Then it waits for that job instead of starting another
+    with pytest.raises(ExportBusy, match="has not ended"):
+        load_handler("start_export")(
+            task_for(
+                executionArn="arn:aws:states:us-east-1:123456789012:execution:x:other",
+                requestKey="execution:other",
+                window={"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"},
+            )
+        )
+    assert len(stack.emulator.jobs()) == 1

@@ -1,0 +1,58 @@
+"""Notifications fit what SNS accepts, whatever a request carried, and name each job's reporter."""
+
+import json
+
+from cpexport.models import ExportResult, NotifyInput, Rejection
+from cpexport.notify import MESSAGE_LIMIT_BYTES, build_message, build_subject, result_events
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:export:run-1"
+WINDOW = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-01T23:30:00Z"}
+
+
+def result(**changes):
+    return ExportResult.model_validate(
+        {"domainName": "shop", "objectType": "_profile", "window": WINDOW, "status": "SUCCEEDED"} | changes
+    )
+
+
+def test_a_subject_is_printable_ascii_on_one_line_and_at_most_100_characters():
+    rejection = Rejection(message="bad", domain_name=None, request_excerpt="{}")
+    notify = NotifyInput(execution_arn=EXECUTION, rejection=rejection, results=[result(domainName="é\n" * 80)])
+    subject = build_subject(notify)
+    assert len(subject) <= 100
+    assert subject.isascii() and subject.isprintable() and "\n" not in subject
+
+
+def test_a_message_never_exceeds_the_sns_limit_and_keeps_each_failure_line():
+    failures = [result(status="FAILED", objectType=f"t{i}", message="x" * 1500) for i in range(400)]
+    message = build_message(NotifyInput(execution_arn=EXECUTION, results=failures), "bucket")
+    assert len(message.encode()) <= MESSAGE_LIMIT_BYTES
+    assert "shop / t0: FAILED" in message
+
+
+def test_a_rejection_message_has_the_reason_and_no_stack_trace():
+    broken = NotifyInput.model_validate(
+        {
+            "executionArn": EXECUTION,
+            "planError": {
+                "Error": "TransientServiceError",
+                "Cause": json.dumps(
+                    {"errorMessage": "GetItem: throttled", "stackTrace": ['  File "/var/task/app.py", line 3']}
+                ),
+            },
+        }
+    )
+    message = build_message(broken, "bucket")
+    assert "GetItem: throttled" in message and EXECUTION in message
+    assert "stackTrace" not in message and "File " not in message
+
+
+def test_a_job_reported_by_another_execution_gets_no_event_and_fails_nothing():
+    notify = NotifyInput(
+        execution_arn=EXECUTION,
+        results=[result(status="FAILED", reported=False, reportedBy="arn:first"), result(objectType="_order")],
+    )
+    kinds = [(kind, detail["objectType"]) for kind, detail in result_events(notify, "bucket")]
+    assert kinds == [("Customer Profiles Export Succeeded", "_order")]
+    assert build_subject(notify).startswith("Customer Profiles export SUCCEEDED")
+    assert "already reported by execution arn:first" in build_message(notify, "bucket")
