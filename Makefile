@@ -4,12 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov conflicts with the dev tools' pins (see .ci/checkov-requirements.txt): a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # The Lambda runtime's Python, needed by `sam build` (pyenv names it 3.13.x).
 PY313 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin 2>/dev/null | tail -1 || dirname "$$(command -v python3.13)")
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: all demo serve test lint typecheck unit e2e validate build bench clean
+.PHONY: all demo serve test lint typecheck unit e2e validate gates build bench clean
 
 all: test
 
@@ -18,6 +21,12 @@ $(STAMP): pyproject.toml layers/common/requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(CHECKOV_STAMP): .ci/checkov-requirements.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/checkov-requirements.txt
+	touch $(CHECKOV_STAMP)
 
 demo: $(STAMP)  ## run the whole pipeline offline over several simulated days
 	$(BIN)/python -m local demo
@@ -36,14 +45,24 @@ validate: $(STAMP)  ## sam validate --lint (cfn-lint inside) and statelint on th
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/python -m local.checks statelint statemachine/export.asl.json
 
+# Every finding is fixed or skipped on its resource with a reason: checkov `Metadata: checkov: skip`,
+# cfn-lint `Metadata: cfn-lint: config: ignore_checks`, bandit `# nosec BXXX: reason`.
+# checkov runs offline: --skip-download and BC_SKIP_MAPPING stop its platform calls, and the
+# update check is off, so nothing but loopback is contacted.
+gates: $(STAMP) $(CHECKOV_STAMP)  ## checkov, cfn-lint with the serverless rules, bandit on the product code
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov --quiet --compact \
+		--skip-download --framework cloudformation --file template.yaml
+	$(BIN)/bandit -c pyproject.toml --quiet --recursive functions layers
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not e2e"
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests -m e2e
 
-test: $(STAMP)  ## what CI runs: lint, types, template checks, every test
-	$(MAKE) --no-print-directory lint typecheck validate
+test: $(STAMP)  ## what CI runs: lint, types, template checks and gates, every test
+	$(MAKE) --no-print-directory lint typecheck validate gates
 	$(BIN)/python -m pytest tests
 
 build: $(STAMP)  ## sam build (needs python3.13 on PATH for the runtime)

@@ -1,0 +1,190 @@
+"""Who may do what once the stack is deployed: each grant resolved as IAM, SQS and KMS would see it."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+import pytest
+
+from tests.build.cloudformation import ACCOUNT, PARTITION, REGION, deploy, function_roles, role_statements
+
+# What each function's code calls on each table (layers/common/cpexport, functions/). The product adds
+# items and conditions over time, not actions: a new action here means a new kind of call.
+DYNAMODB_ACTIONS = {
+    "PlanFunction": {"StateTable": {"GetItem"}},
+    "StartExportFunction": {
+        "StateTable": {"GetItem", "PutItem", "UpdateItem"},
+        # Powertools idempotency: read, claim, complete, release.
+        "IdempotencyTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+    },
+    "CheckExportFunction": {},
+    "IndexExportFunction": {"StateTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
+    "RecordFailureFunction": {"StateTable": {"GetItem", "PutItem", "DeleteItem"}},
+    "NotifyFunction": {},
+}
+
+# The only AWS managed policies a function role may carry: logging and tracing, nothing on data.
+MANAGED_POLICIES = {
+    f"arn:{PARTITION}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    f"arn:{PARTITION}:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+
+PROFILE_ACTIONS_ON_DOMAINS = {
+    "profile:CreateSnapshot",
+    "profile:GetSnapshot",
+    "profile:GetDomain",
+    "profile:GetProfileObjectType",
+}
+
+
+def domain_arn(domain: str) -> str:
+    return f"arn:{PARTITION}:profile:{REGION}:{ACCOUNT}:domains/{domain}"
+
+
+def grants(statements, action: str, resource: str) -> bool:
+    """Whether an Allow statement covers the action on the resource (IAM wildcards, no conditions)."""
+    return any(
+        statement["Effect"] == "Allow"
+        and any(fnmatchcase(action.lower(), pattern.lower()) for pattern in statement["Action"])
+        and any(fnmatchcase(resource, pattern) for pattern in statement["Resource"])
+        for statement in statements
+    )
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return deploy("shop,outlet")
+
+
+def test_no_function_is_granted_a_dynamodb_action_outside_its_list(shop):
+    roles = function_roles(shop)
+    assert set(roles) == set(DYNAMODB_ACTIONS), "a function was added or renamed: list what it calls"
+    tables = {shop.arn(name): name for name in shop.of_type("AWS::DynamoDB::Table")}
+    for function, role in roles.items():
+        granted: dict[str, set[str]] = {}
+        for statement in role_statements(shop, role):
+            actions = [a for a in statement["Action"] if a.lower().startswith("dynamodb:") or a == "*"]
+            for resource in statement["Resource"] if actions else []:
+                table = tables.get(resource, resource)
+                granted.setdefault(table, set()).update(a.split(":", 1)[-1] for a in actions)
+        assert granted == DYNAMODB_ACTIONS[function], function
+        assert set(shop.properties(role).get("ManagedPolicyArns", [])) <= MANAGED_POLICIES, function
+
+
+@pytest.mark.parametrize(
+    "domain_names",
+    ["shop", "shop,outlet", "a,b,c,d,e,f,g,h,i,j-10", "my_domain-1,MyDomain2"],
+    ids=["one domain", "two", "ten, the most the template grants", "mixed case and punctuation"],
+)
+def test_start_export_may_snapshot_and_read_exactly_the_configured_domains(domain_names):
+    deployment = deploy(domain_names)
+    domains = domain_names.split(",")
+    profile = {}
+    for function, role in function_roles(deployment).items():
+        statements = [
+            s for s in role_statements(deployment, role) if any(a.startswith("profile:") for a in s["Action"])
+        ]
+        if statements:
+            profile[function] = statements
+    assert set(profile) == {"StartExportFunction"}
+    statements = profile["StartExportFunction"]
+    for domain in domains:
+        for action in PROFILE_ACTIONS_ON_DOMAINS:
+            assert grants(statements, action, domain_arn(domain)), (action, domain)
+        assert grants(statements, "profile:GetProfileObjectType", f"{domain_arn(domain)}/object-types/_profile")
+    granted = {resource for statement in statements for resource in statement["Resource"]}
+    assert granted == {domain_arn(d) for d in domains} | {f"{domain_arn(d)}/object-types/*" for d in domains}
+    assert not grants(statements, "profile:CreateSnapshot", domain_arn("someone-elses-domain"))
+    assert {a for s in statements for a in s["Action"]} == PROFILE_ACTIONS_ON_DOMAINS
+
+
+def test_only_start_export_may_create_kms_grants_and_only_for_an_aws_resource(shop):
+    creators = {}
+    for name in shop.of_type("AWS::IAM::Role"):
+        for statement in role_statements(shop, name):
+            if any(fnmatchcase("kms:creategrant", pattern.lower()) for pattern in statement["Action"]):
+                creators[name] = statement
+    assert set(creators) == {"StartExportFunctionRole"}
+    statement = creators["StartExportFunctionRole"]
+    assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert statement["Resource"] == [shop.arn("ExportKey")]
+    assert statement["Action"] == ["kms:CreateGrant"]
+
+
+def test_start_export_uses_the_export_key_only_through_the_service(shop):
+    statements = role_statements(shop, "StartExportFunctionRole")
+    kms_actions = {a for s in statements for a in s["Action"] if a.startswith("kms:")}
+    assert kms_actions == {"kms:CreateGrant"}
+
+
+def test_with_a_bring_your_own_key_the_grant_is_on_that_key():
+    key = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    deployment = deploy("shop", ExistingKmsKeyArn=key)
+    assert "ExportKey" not in deployment.resources
+    statements = role_statements(deployment, "StartExportFunctionRole")
+    (statement,) = [s for s in statements if "kms:CreateGrant" in s["Action"]]
+    assert statement["Resource"] == [key]
+
+
+def test_every_rule_dead_letter_queue_lets_exactly_its_rule_send(shop):
+    policies = shop.of_type("AWS::SQS::QueuePolicy")
+    targets = [
+        (rule, target)
+        for rule in shop.of_type("AWS::Events::Rule")
+        for target in shop.properties(rule).get("Targets", [])
+        if "DeadLetterConfig" in target
+    ]
+    assert targets, "the export-request rule has a dead-letter queue"
+    for rule, target in targets:
+        queue_arn = target["DeadLetterConfig"]["Arn"]
+        (queue,) = [q for q in shop.of_type("AWS::SQS::Queue") if shop.arn(q) == queue_arn]
+        queue_url = shop.ref(queue)
+        statements = [
+            statement
+            for name in policies
+            if queue_url in shop.properties(name)["Queues"]
+            for statement in shop.properties(name)["PolicyDocument"]["Statement"]
+        ]
+        allowed = [
+            s
+            for s in statements
+            if s["Effect"] == "Allow"
+            and s["Principal"] == {"Service": "events.amazonaws.com"}
+            and "sqs:SendMessage" in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        ]
+        assert len(allowed) == 1, f"{queue}: EventBridge cannot deliver {rule}'s undeliverable events"
+        assert allowed[0]["Resource"] == queue_arn
+        assert allowed[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": shop.arn(rule)}}
+
+
+def test_the_schedule_dead_letters_through_its_own_role(shop):
+    (schedule,) = shop.of_type("AWS::Scheduler::Schedule")
+    target = shop.properties(schedule)["Target"]
+    role = next(name for name in shop.of_type("AWS::IAM::Role") if shop.arn(name) == target["RoleArn"])
+    assert grants(role_statements(shop, role), "sqs:SendMessage", target["DeadLetterConfig"]["Arn"])
+
+
+def test_the_notification_key_lets_only_this_accounts_alarms_in(shop):
+    statements = shop.properties("NotificationKey")["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s["Principal"]]
+    assert services, "CloudWatch alarms must be able to publish to the encrypted alarm topic"
+    for statement in services:
+        principals = statement["Principal"]["Service"]
+        assert (principals if isinstance(principals, list) else [principals]) == ["cloudwatch.amazonaws.com"]
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+    for statement in statements:
+        if "AWS" in statement["Principal"]:
+            assert statement["Principal"]["AWS"] == f"arn:{PARTITION}:iam::{ACCOUNT}:root"
+
+
+def test_every_function_logs_to_its_own_log_group_with_the_configured_retention():
+    deployment = deploy("shop", LogRetentionDays="90")
+    log_groups = {
+        deployment.properties(g)["LogGroupName"]: deployment.properties(g)
+        for g in deployment.of_type("AWS::Logs::LogGroup")
+    }
+    for function in deployment.of_type("AWS::Lambda::Function"):
+        expected = f"/aws/lambda/{deployment.physical_name(function)}"
+        assert expected in log_groups, f"{function} would log to a group Lambda creates, kept forever"
+        assert log_groups[expected]["RetentionInDays"] == "90"
+    assert all(group.get("RetentionInDays") == "90" for group in log_groups.values())
