@@ -13,14 +13,14 @@ from tests.build.cloudformation import ACCOUNT, PARTITION, REGION, deploy, funct
 DYNAMODB_ACTIONS = {
     "PlanFunction": {"StateTable": {"GetItem"}},
     "StartExportFunction": {
-        "StateTable": {"GetItem", "PutItem", "UpdateItem"},
+        "StateTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
         # Powertools idempotency: read, claim, complete, release.
         "IdempotencyTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
     },
     "CheckExportFunction": {},
     "IndexExportFunction": {"StateTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
-    "RecordFailureFunction": {"StateTable": {"GetItem", "PutItem", "DeleteItem"}},
-    "NotifyFunction": {},
+    "RecordFailureFunction": {"StateTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
+    "NotifyFunction": {"IdempotencyTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
 }
 
 # The only AWS managed policies a function role may carry: logging and tracing, nothing on data.

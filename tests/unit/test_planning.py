@@ -185,3 +185,9 @@ def test_a_rejection_carries_a_bounded_printable_excerpt_and_only_a_valid_domain
     assert len(rejection.request_excerpt) <= 1000 and rejection.request_excerpt.isascii()
     assert rejection.domain_name is None
     assert plan({"domainName": "nope"}).rejection.domain_name == "nope"  # type: ignore[union-attr]
+
+
+def test_more_domains_than_the_template_grants_is_a_configuration_error():
+    domains = ",".join(f"d{n}" for n in range(11))
+    with pytest.raises(ConfigurationError, match="DOMAIN_NAMES"):
+        settings(DOMAIN_NAMES=domains)

@@ -1,17 +1,13 @@
-"""Windows and the poll schedule."""
+"""Export windows."""
 
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from cpexport.windows import latest_safe_end, next_window, poll_interval, polls_needed
+from cpexport.windows import latest_safe_end, next_window
 from hypothesis import given
 from hypothesis import strategies as st
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-# What one poll costs in history events (Wait 2, Task 5, Choice 2: see the local-execution notes).
-EVENTS_PER_POLL = 9
-HISTORY_LIMIT = 25_000
 
 
 def test_first_window_starts_at_initial_start_and_ends_safety_lag_before_the_clock():
@@ -55,22 +51,3 @@ def test_consecutive_windows_tile_time_without_gap_or_overlap(ticks, lag):
         assert start == end
     if covered:
         assert covered[0][0] == T0
-
-
-def test_poll_interval_grows_from_short_to_the_cap():
-    waits = [poll_interval(n, 10, 3600, 1.5) for n in range(40)]
-    assert waits[0] == 10
-    assert all(a <= b for a, b in itertools.pairwise(waits))
-    assert waits[-1] == 3600
-    assert poll_interval(10_000, 10, 3600, 1.5) == 3600
-
-
-def test_a_24_hour_export_of_20_object_types_stays_far_below_the_history_limit():
-    polls = polls_needed(24 * 3600, 10, 3600, 1.5)
-    events = 20 * polls * EVENTS_PER_POLL
-    assert events < HISTORY_LIMIT / 3, f"{polls} polls per export, {events} events"
-
-
-def test_the_poll_schedule_is_cheaper_than_a_fixed_60_second_poll():
-    one_hour = polls_needed(3600, 10, 3600, 1.5)
-    assert one_hour < 3600 / 60 / 2

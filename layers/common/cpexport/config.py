@@ -9,11 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cpexport.errors import ConfigurationError
 from cpexport.models import UtcDatetime
-from cpexport.windows import poll_interval
+from cpexport.polling import DENSE_FRACTION, FLOOR_SECONDS, Prediction, next_wait
 
 # The documented worst-case ingestion lag of bulk export: a window must end this long before now.
 MIN_SAFETY_LAG_MINUTES = 30
 MAX_CONCURRENT_EXPORT_JOBS = 20
+# template.yaml grants the profile:* actions to at most this many domains (CloudFormation cannot build
+# a list of ARNs of unknown length): an eleventh would be denied by IAM at its first export.
+MAX_DOMAINS = 10
 
 
 def _split_list(value: object) -> object:
@@ -30,7 +33,7 @@ class Settings(BaseModel):
     stack_name: str = Field(min_length=1)
     account_id: str = Field(pattern=r"^\d{12}$")
     region: str = Field(min_length=1)
-    domain_names: list[str] = Field(min_length=1)
+    domain_names: list[str] = Field(min_length=1, max_length=MAX_DOMAINS)
     object_types: list[str] = Field(min_length=1)
     export_bucket_name: str = Field(min_length=3)
     export_prefix: str = ""
@@ -44,9 +47,9 @@ class Settings(BaseModel):
     initial_start_time: UtcDatetime
     max_concurrent_exports: int = Field(default=5, ge=1, le=MAX_CONCURRENT_EXPORT_JOBS)
     export_timeout_hours: float = Field(default=24, gt=0)
-    poll_initial_seconds: int = Field(default=10, ge=1)
-    poll_max_seconds: int = Field(default=3600, ge=1)
-    poll_growth: float = Field(default=1.5, ge=1)
+    # The detection-lag goal of the poll schedule: a job is seen within max(floor, fraction x its length).
+    poll_floor_seconds: int = Field(default=FLOOR_SECONDS, ge=1)
+    poll_lag_fraction: float = Field(default=DENSE_FRACTION, gt=0, le=1)
     # Files may still appear for a while after a job reports COMPLETED: the index waits until two
     # listings this far apart agree, and gives up (watermark unmoved) after this many tries.
     index_settle_seconds: int = Field(default=60, ge=1)
@@ -60,9 +63,11 @@ class Settings(BaseModel):
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
 
-    def poll_wait(self, attempt: int) -> int:
-        """Seconds to wait before poll number `attempt` of an export job."""
-        return poll_interval(attempt, self.poll_initial_seconds, self.poll_max_seconds, self.poll_growth)
+    def poll_wait(self, waited_seconds: float, prediction: Prediction | None) -> int:
+        """Seconds to wait before the next poll of a job submitted `waited_seconds` ago."""
+        return next_wait(
+            waited_seconds, prediction, floor=self.poll_floor_seconds, dense_fraction=self.poll_lag_fraction
+        )
 
     @property
     def destination_uri(self) -> str:
@@ -89,9 +94,8 @@ _ENV_NAMES = {
     "initial_start_time": "INITIAL_START_TIME",
     "max_concurrent_exports": "MAX_CONCURRENT_EXPORTS",
     "export_timeout_hours": "EXPORT_TIMEOUT_HOURS",
-    "poll_initial_seconds": "POLL_INITIAL_SECONDS",
-    "poll_max_seconds": "POLL_MAX_SECONDS",
-    "poll_growth": "POLL_GROWTH",
+    "poll_floor_seconds": "POLL_FLOOR_SECONDS",
+    "poll_lag_fraction": "POLL_LAG_FRACTION",
     "index_settle_seconds": "INDEX_SETTLE_SECONDS",
     "index_settle_attempts": "INDEX_SETTLE_ATTEMPTS",
     "count_records": "COUNT_RECORDS",

@@ -37,6 +37,7 @@ from cpexport.models import (
     render_utc,
 )
 from cpexport.observability import logger
+from cpexport.polling import PastJob, Prediction, predict
 
 _NAME_MAX = 255
 _SEPARATOR = "."  # never part of a stack, domain or object type name: the joined name is injective
@@ -208,7 +209,7 @@ def _resume(
             state.mark_submitted(task.domain_name, task.object_type, window, now)
         if job is not None and job.state == JobState.SUBMITTING:
             state.set_job_state(task.domain_name, task.object_type, window, JobState.SUBMITTED, now)
-        return _adopted(task, window, data_integration, association, job, lease, settings)
+        return _adopted(task, window, data_integration, association, job, lease, settings, state)
     if lease.execution_arn != task.execution_arn and now - lease.acquired_at < UNSUBMITTED_LEASE_TTL:
         raise ExportBusy(
             f"{task.domain_name}/{task.object_type}: execution {lease.execution_arn} is starting the export "
@@ -279,7 +280,7 @@ def _submit(
         association_id=association_id,
         requested_at=now,
         adopted=False,
-        poll=PollState(attempt=0, wait_seconds=settings.poll_wait(0), waited_seconds=0),
+        poll=first_poll(task.domain_name, task.object_type, window, settings, state),
         status="SUBMITTED",
     )
     logger.info(
@@ -287,6 +288,27 @@ def _submit(
         extra={"object_type": task.object_type, "window": window.to_wire(), "data_integration": data_integration.name},
     )
     return started
+
+
+def first_poll(
+    domain_name: str, object_type: str, window: ExportWindow, settings: Settings, state: StateTable
+) -> PollState:
+    """The poll loop's start: what recent jobs of this object type predict, and the first wait."""
+    history = [
+        PastJob(duration_seconds=duration, window_seconds=(past.end - past.start).total_seconds())
+        for past, duration in state.recent_durations(domain_name, object_type)
+    ]
+    prediction = predict(history, (window.end - window.start).total_seconds())
+    return PollState(
+        attempt=0,
+        wait_seconds=settings.poll_wait(0, prediction),
+        waited_seconds=0,
+        expected_seconds=(round(prediction.shortest), round(prediction.longest)) if prediction else None,
+    )
+
+
+def _prediction(poll: PollState) -> Prediction | None:
+    return Prediction(*poll.expected_seconds) if poll.expected_seconds else None
 
 
 def _adopted(
@@ -297,6 +319,7 @@ def _adopted(
     job: Job | None,
     lease: Lease,
     settings: Settings,
+    state: StateTable,
 ) -> StartedExport:
     association_id = association.association_id if association is not None else ""
     requested_at = job.submitted_at if job is not None else (lease.submitted_at or lease.acquired_at)
@@ -311,7 +334,7 @@ def _adopted(
         association_id=association_id,
         requested_at=requested_at,
         adopted=True,
-        poll=PollState(attempt=0, wait_seconds=settings.poll_wait(0), waited_seconds=0),
+        poll=first_poll(task.domain_name, task.object_type, window, settings, state),
         status="ADOPTED",
     )
 
@@ -329,6 +352,7 @@ def check_export(started: PollingExport, settings: Settings, service: AppIntegra
     """
     waited = started.poll.waited_seconds + started.poll.wait_seconds
     attempt = started.poll.attempt + 1
+    prediction = _prediction(started.poll)
     association = service.find_association(
         DataIntegration(name=started.data_integration_name, id="", arn=started.data_integration_arn)
     )
@@ -346,7 +370,13 @@ def check_export(started: PollingExport, settings: Settings, service: AppIntegra
         )
     return CheckedExport(
         **started.model_dump(exclude={"poll", "status", "status_message"}),
-        poll=PollState(attempt=attempt, wait_seconds=settings.poll_wait(attempt), waited_seconds=waited),
+        poll=started.poll.model_copy(
+            update={
+                "attempt": attempt,
+                "wait_seconds": settings.poll_wait(waited, prediction),
+                "waited_seconds": waited,
+            }
+        ),
         status=status,
         status_message=message,
     )

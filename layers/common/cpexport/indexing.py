@@ -164,7 +164,14 @@ def _index_settled(
         },
     )
     state.set_job_state(
-        export.domain_name, export.object_type, export.window, JobState.COMPLETED, now, found.request_stamps
+        export.domain_name,
+        export.object_type,
+        export.window,
+        JobState.COMPLETED,
+        now,
+        found.request_stamps,
+        # What the next poll schedule learns from: only a job timed from its own submission.
+        duration_seconds=None if export.adopted else export.poll.waited_seconds,
     )
     watermark = _advance(export, settings, state, now)
     state.release_lease(export.domain_name, export.object_type, export.window)

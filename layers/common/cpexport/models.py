@@ -41,9 +41,7 @@ def render_utc(value: datetime) -> str:
 
 # ISO 8601 date and time with seconds and a zone, strictly: pydantic alone would read "20261001" or
 # "1764000000" as epoch seconds and start jobs (which cannot be cancelled) from 1970.
-_ISO_DATETIME = re.compile(
-    r"^(?P<year>\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|z|[+-]\d{2}:\d{2})$"
-)
+_ISO_DATETIME = re.compile(r"^(?P<year>\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|z|[+-]\d{2}:\d{2})$")
 # The service takes epoch milliseconds: nothing before 1970 can be asked for.
 EARLIEST_YEAR = 1970
 ISO_HINT = "must be an ISO 8601 date-time with seconds and a time zone, e.g. 2026-01-01T00:00:00Z"
@@ -247,11 +245,16 @@ class PlanOutput(Contract):
 
 
 class PollState(Contract):
-    """How long the poll loop has waited so far and how long to wait next."""
+    """How long the poll loop has waited so far, how long to wait next, and what history predicts.
+
+    `expectedSeconds` is the shortest and longest duration recent comparable jobs suggest (absent
+    without history); the next wait is chosen from it by `polling.next_wait`.
+    """
 
     attempt: int = 0
     wait_seconds: int
     waited_seconds: int = 0
+    expected_seconds: tuple[int, int] | None = None
 
 
 class TrackedExport(ExportTask):

@@ -124,7 +124,9 @@ def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, exe
             "or watermarks would move past data that does not exist yet"
         )
     clock = request.scheduled_time or started
-    domains = _select(request.domain_name and [request.domain_name], settings.domain_names, "domainName", "domain")
+    domains = _select(
+        [request.domain_name] if request.domain_name else None, settings.domain_names, "domainName", "domain"
+    )
     object_types = _select(request.object_types, settings.object_types, "objectTypes", "object type")
     correlation_id = request.correlation_id or execution_name
     key = request_key(request, execution_name)
@@ -187,10 +189,9 @@ def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, exe
     )
 
 
-def _select(requested: list[str] | str | None, configured: list[str], field: str, noun: str) -> list[str]:
+def _select(requested: list[str] | None, configured: list[str], field: str, noun: str) -> list[str]:
     if not requested:
         return list(configured)
-    assert isinstance(requested, list)
     unknown = [item for item in requested if item not in configured]
     if unknown:
         raise InvalidExportRequest(

@@ -1,8 +1,7 @@
-"""Export windows and the poll schedule: pure functions, no I/O."""
+"""Export windows: pure functions, no I/O (the poll schedule is in `polling`)."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from cpexport.models import ExportWindow
@@ -30,26 +29,3 @@ def next_window(
     if end <= start:
         return None
     return ExportWindow(start=start, end=end)
-
-
-def poll_interval(attempt: int, initial_seconds: int, max_seconds: int, growth: float) -> int:
-    """Seconds to wait before poll number `attempt` (0-based): geometric growth, capped.
-
-    Short at first (most exports of a day's changes finish in minutes), long later, so that a
-    24-hour export costs a few dozen polls rather than thousands of history events.
-    """
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    # Past the cap the exact power no longer matters; avoid overflowing floats on huge attempts.
-    if growth > 1 and attempt > math.log(max_seconds / initial_seconds + 1, growth) + 1:
-        return max_seconds
-    return min(max_seconds, math.ceil(initial_seconds * growth**attempt))
-
-
-def polls_needed(duration_seconds: float, initial_seconds: int, max_seconds: int, growth: float) -> int:
-    """How many polls the schedule makes before it sees a job that ran `duration_seconds`."""
-    waited, attempt = 0, 0
-    while waited < duration_seconds:
-        waited += poll_interval(attempt, initial_seconds, max_seconds, growth)
-        attempt += 1
-    return attempt

@@ -72,6 +72,7 @@ class Job:
     request_key: str | None = None
     request_stamps: list[str] = field(default_factory=list)
     finished_at: datetime | None = None
+    duration_seconds: int | None = None  # submission to the poll that saw it end, on the state machine's clock
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,7 @@ class StateTable:
             request_key=item["requestKey"]["S"] if "requestKey" in item else None,
             request_stamps=[value["S"] for value in item.get("requestStamps", {}).get("L", [])],
             finished_at=_parse(item["finishedAt"]["S"]) if "finishedAt" in item else None,
+            duration_seconds=int(item["durationSeconds"]["N"]) if "durationSeconds" in item else None,
         )
 
     def create_job(
@@ -300,6 +302,7 @@ class StateTable:
         state: JobState,
         now: datetime,
         request_stamps: list[str] | None = None,
+        duration_seconds: int | None = None,
     ) -> None:
         """Move a ledger item to `state` (a missing item is left missing)."""
         expression = "SET #state = :state, updatedAt = :now"
@@ -309,6 +312,9 @@ class StateTable:
         if request_stamps is not None:
             expression += ", requestStamps = :stamps"
             values[":stamps"] = _attribute(list(request_stamps))
+        if duration_seconds is not None:
+            expression += ", durationSeconds = :duration"
+            values[":duration"] = {"N": str(duration_seconds)}
         self._conditional(
             "UpdateItem",
             self._api.update_item,
@@ -358,6 +364,27 @@ class StateTable:
     def list_runs(self, domain_name: str, object_type: str) -> list[dict[str, Any]]:
         """The run index of an object type, oldest window first, as plain dicts."""
         return self._query(domain_name, object_type, "RUN#")
+
+    def recent_durations(self, domain_name: str, object_type: str, limit: int = 20) -> list[tuple[ExportWindow, int]]:
+        """(window, duration) of the newest indexed jobs that were timed from their submission, oldest first."""
+        with translated("Query"):
+            response = self._api.query(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": partition_key(domain_name, object_type)},
+                    ":prefix": {"S": "JOB#"},
+                },
+                ScanIndexForward=False,
+                Limit=limit,
+                ConsistentRead=True,
+            )
+        found = []
+        for item in reversed(response.get("Items", [])):
+            if item.get("state", {}).get("S") == JobState.COMPLETED.value and "durationSeconds" in item:
+                window = ExportWindow(start=_parse(item["windowStart"]["S"]), end=_parse(item["windowEnd"]["S"]))
+                found.append((window, int(item["durationSeconds"]["N"])))
+        return found
 
     def list_jobs(self, domain_name: str, object_type: str) -> list[dict[str, Any]]:
         """The job ledger of an object type, oldest window first, as plain dicts."""
