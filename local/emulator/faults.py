@@ -6,11 +6,25 @@ and which fields does a List show for an association right now (stale views), an
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from local.emulator.config import OBJECT_TYPES, DrawContext, drawn_knobs
 from local.emulator.errors import AccessDeniedError, InternalServiceError, ResourceQuotaExceededError, ThrottlingError
 from local.emulator.state import IN_PROGRESS, Association, EmulatorState, Job
+
+
+def random_faults(rng: random.Random, *, object_types: Sequence[str] = OBJECT_TYPES) -> dict[str, Any]:
+    """A plausible fault configuration for one simulated day: each drawn knob's declared ``Draw``, in order.
+
+    The result is a partial ``EmulatorConfig`` (``configure(**random_faults(rng))``); the same ``rng``
+    state gives the same configuration. ``object_types`` are the types the day exports.
+    """
+    context = DrawContext(object_types=tuple(object_types))
+    return {name: draw.pick(rng, context) for name, draw in drawn_knobs()}
 
 
 @dataclass(frozen=True)
