@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from local.emulator.auth import Authorizer, StaticAuthorizer
 from local.emulator.config import EmulatorConfig
 from local.emulator.errors import InvalidRequestError
 from local.emulator.faults import FaultModel
@@ -32,10 +33,20 @@ class Backend:
     """The emulated AppIntegrations service of one account and Region."""
 
     def __init__(
-        self, *, region: str, account_id: str, config: EmulatorConfig, s3_client_factory: S3ClientFactory
+        self,
+        *,
+        region: str,
+        account_id: str,
+        config: EmulatorConfig,
+        s3_client_factory: S3ClientFactory,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self._state = EmulatorState(
-            region=region, account_id=account_id, config=config, s3_client_factory=s3_client_factory
+            region=region,
+            account_id=account_id,
+            config=config,
+            s3_client_factory=s3_client_factory,
+            authorizer=authorizer if authorizer is not None else StaticAuthorizer(account_id=account_id),
         )
         self._faults = FaultModel(self._state)
         self._jobs = JobRunner(self._state)
@@ -50,6 +61,16 @@ class Backend:
     def account_id(self) -> str:
         """The account this service answers for."""
         return self._state.account_id
+
+    @property
+    def authorizer(self) -> Authorizer:
+        """Who may call and what the caller and the service may do (kept across ``reset``)."""
+        return self._state.authorizer
+
+    @authorizer.setter
+    def authorizer(self, authorizer: Authorizer) -> None:
+        with self._state.lock:
+            self._state.authorizer = authorizer
 
     # ----------------------------------------------------------------- config and control
 
@@ -133,10 +154,14 @@ class Backend:
 
     # ----------------------------------------------------------------- API
 
-    def before_call(self, operation: str) -> None:
+    def before_call(self, operation: str, principal_arn: str | None = None) -> None:
         """Apply the fault-injection knobs that refuse a call before it takes effect."""
-        self._faults.before_call(operation)
+        self._faults.before_call(operation, principal_arn)
 
-    def handle(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one (already model-validated) operation and return its output members."""
-        return self._operations.handle(operation, params)
+    def handle(self, operation: str, params: Mapping[str, Any], principal_arn: str | None = None) -> dict[str, Any]:
+        """Run one (already model-validated) operation for ``principal_arn`` and return its output members.
+
+        Every action and dependent action is authorized for ``principal_arn``; None is a trusted
+        in-process call that skips IAM (the server always passes the authenticated caller).
+        """
+        return self._operations.handle(operation, params, principal_arn)

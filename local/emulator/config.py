@@ -119,6 +119,14 @@ class EmulatorConfig(BaseModel):
         default_factory=list,
         description="Jobs of these object types FAIL half-way (files due before then are written).",
     )
+    authentication_errors: Literal["modeled", "aws"] = Field(
+        default="modeled",
+        description="Error code of a request that fails authentication (bad signature, unknown key or token, stale "
+        "date): `modeled` sends AccessDeniedException, the only one the AppIntegrations model declares; `aws` "
+        "sends what AWS front ends send (UnrecognizedClientException, InvalidSignatureException, "
+        "IncompleteSignatureException, MissingAuthenticationTokenException). Status 403 and AWS's message either "
+        "way.",
+    )
     access_denied_operations: list[str] = Field(
         default_factory=list,
         description="Operation names answered with AccessDeniedException whatever the caller's policies.",

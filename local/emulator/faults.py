@@ -40,15 +40,15 @@ class FaultModel:
     def __init__(self, state: EmulatorState) -> None:
         self._state = state
 
-    def before_call(self, operation: str) -> None:
+    def before_call(self, operation: str, principal_arn: str | None = None) -> None:
         """Apply the fault-injection knobs (denied operations, throttling, internal errors) to one API call."""
         with self._state.lock:
             cfg = self._state.config
             rng = self._state.rng
             if operation in cfg.access_denied_operations:
                 raise AccessDeniedError(
-                    f"User is not authorized to perform: app-integrations:{operation} (denied by the emulator's "
-                    "access_denied_operations)"
+                    f"User: {principal_arn or 'the caller'} is not authorized to perform: "
+                    f"app-integrations:{operation} (denied by the emulator's access_denied_operations)"
                 )
             # Only draw when a rate is set, so enabling one knob does not shift the other's sequence.
             if cfg.throttle_rate > 0 and rng.random() < cfg.throttle_rate:

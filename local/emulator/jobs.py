@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.emulator.auth import SERVICE_PRINCIPAL, AccessRequest
 from local.emulator.layout import export_folder, new_file_key
 from local.emulator.state import COMPLETED, FAILED, IN_PROGRESS, Association, DataIntegration, EmulatorState, Job
 
@@ -23,6 +24,15 @@ STATUS_MESSAGE_MAX = 255  # LastExecutionStatus.StatusMessage is a NonBlankStrin
 def truncate_status_message(message: str, limit: int = STATUS_MESSAGE_MAX) -> str:
     """Fit ``message`` into the model's StatusMessage bounds."""
     return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _fit_denial(head: str, resource: str, tail: str, limit: int = STATUS_MESSAGE_MAX) -> str:
+    """``head + resource + tail`` within ``limit``, eliding the middle of ``resource`` (the advice must stay)."""
+    room = limit - len(head) - len(tail)
+    if len(resource) > room:
+        keep = max(room - 3, 0)
+        resource = resource[: keep // 2 + keep % 2] + "..." + resource[len(resource) - keep // 2 :]
+    return truncate_status_message(head + resource + tail, limit)
 
 
 class JobRunner:
@@ -95,6 +105,28 @@ class JobRunner:
             job.finished_ms = self._state.now_ms()
             return True
 
+    def _service_denial(self, job: Job, key: str) -> str | None:
+        """Why the service may not write ``key`` (bucket policy, then key policy), or None if it may."""
+        with self._state.lock:
+            authorizer = self._state.authorizer
+            account = self._state.account_id
+        # The documented bucket and key policies scope the service by these two condition keys.
+        context = {"aws:SourceAccount": account, "aws:SourceArn": job.data_integration_arn}
+        object_arn = f"arn:aws:s3:::{job.bucket}/{key}"
+        if not authorizer.service_may(SERVICE_PRINCIPAL, AccessRequest("s3:PutObject", object_arn, context)):
+            return _fit_denial(
+                f"Export failed: {SERVICE_PRINCIPAL} is not authorized to perform s3:PutObject on ",
+                object_arn,
+                f"; check the bucket policy of {job.bucket}",
+            )
+        if not authorizer.service_may(SERVICE_PRINCIPAL, AccessRequest("kms:GenerateDataKey", job.kms_key, context)):
+            return _fit_denial(
+                f"Export failed: {SERVICE_PRINCIPAL} is not authorized to perform kms:GenerateDataKey on ",
+                job.kms_key,
+                "; check the key policy",
+            )
+        return None
+
     def _run(self, job: Job) -> None:
         """Run a job on its thread; an unexpected error FAILS the job rather than leaving it IN_PROGRESS."""
         try:
@@ -129,6 +161,10 @@ class JobRunner:
             if not wait_until(due):
                 return
             key = new_file_key(job.folder)
+            denial = self._service_denial(job, key)
+            if denial is not None:
+                self.finish(job, FAILED, denial)
+                return
             body = "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in chunk).encode("utf-8")
             try:
                 s3.put_object(

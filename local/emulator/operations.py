@@ -3,6 +3,11 @@
 Input has already passed botocore's model (types, enums, patterns, lengths) in the server; the rules
 here are the ones the model cannot express (the Customer Profiles export shape, one association per
 data integration, windows, identifiers).
+
+Each operation runs in AWS's order: validate the input, authorize the operation's own action on its
+resource (before revealing whether the resource exists), resolve the resource, authorize the dependent
+actions (Service Authorization Reference), then the checks that depend on state (duplicates, quotas,
+a job in progress) and the change itself.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from local.emulator.auth import AccessRequest, require_allowed
 from local.emulator.errors import DuplicateResourceError, InvalidRequestError, ResourceNotFoundError
 from local.emulator.faults import FaultModel
 from local.emulator.jobs import JobRunner
@@ -89,11 +95,50 @@ class Operations:
         self._jobs = jobs
         self._faults = faults
 
-    def handle(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one (already model-validated) operation and return its output members."""
-        handler: Callable[[Mapping[str, Any]], dict[str, Any]] = getattr(self, "_op_" + operation)
+    def handle(self, operation: str, params: Mapping[str, Any], principal_arn: str | None) -> dict[str, Any]:
+        """Run one (already model-validated) operation for ``principal_arn`` (None: trusted, no IAM)."""
+        handler: Callable[[Mapping[str, Any], str | None], dict[str, Any]] = getattr(self, "_op_" + operation)
         with self._state.lock:
-            return handler(params)
+            return handler(params, principal_arn)
+
+    # ----------------------------------------------------------------- IAM
+
+    def _authorize(
+        self, principal_arn: str | None, action: str, resource: str, context: Mapping[str, str] | None = None
+    ) -> None:
+        if principal_arn is not None:
+            request = AccessRequest(action=action, resource=resource, context=dict(context or {}))
+            require_allowed(self._state.authorizer, principal_arn, request)
+
+    def _profile_domain_arn(self, domain: str) -> str:
+        state = self._state
+        return f"arn:aws:profile:{state.region}:{state.account_id}:domains/{domain}"
+
+    def _authorize_snapshot(self, principal_arn: str | None, di: DataIntegration) -> None:
+        """Dependent actions of starting an export: the export is a snapshot of the domain taken for the caller."""
+        for action in ("profile:CreateSnapshot", "profile:GetSnapshot"):
+            self._authorize(principal_arn, action, self._profile_domain_arn(di.domain))
+
+    def _find_data_integration(self, identifier: str) -> DataIntegration | None:
+        try:
+            return self._resolve_data_integration(identifier)
+        except ResourceNotFoundError:
+            return None
+
+    def _data_integration_resource(self, identifier: str) -> str:
+        """The ARN IAM checks for ``identifier`` (name, Id or ARN), whether or not it exists."""
+        di = self._find_data_integration(identifier)
+        if di is not None:
+            return di.arn
+        return identifier if identifier.startswith("arn:") else self._state.data_integration_arn(identifier)
+
+    def _association_resource(self, di_identifier: str, assoc_identifier: str) -> str:
+        """The association ARN IAM checks, whether or not it exists."""
+        if assoc_identifier.startswith("arn:"):
+            return assoc_identifier
+        di = self._find_data_integration(di_identifier)
+        di_id = di.id if di is not None else di_identifier.rsplit("/", 1)[-1]
+        return self._state.association_arn(di_id, assoc_identifier)
 
     # ----------------------------------------------------------------- identifiers and paging
 
@@ -135,18 +180,8 @@ class Operations:
 
     # ----------------------------------------------------------------- data integrations
 
-    def _op_CreateDataIntegration(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _op_CreateDataIntegration(self, params: Mapping[str, Any], principal_arn: str | None) -> dict[str, Any]:
         state = self._state
-        token = params.get("ClientToken")
-        fingerprint = _fingerprint(params)
-        if token:
-            for di in state.data_integrations.values():
-                if di.client_token == token:
-                    if di.request_fingerprint != fingerprint:
-                        raise InvalidRequestError(
-                            "ClientToken was already used for a CreateDataIntegration request with other parameters"
-                        )
-                    return self._describe(di, include_token=True)
         source_uri = params.get("SourceURI")
         if source_uri != SOURCE_URI:
             raise InvalidRequestError(
@@ -165,6 +200,33 @@ class Operations:
             raise InvalidRequestError(
                 f"KmsKey must be the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<key-id>), got {kms_key!r}"
             )
+        # The new data integration's ARN is not known before it exists: IAM sees the wildcard form.
+        new_resource = state.data_integration_arn("*")
+        self._authorize(principal_arn, "app-integrations:CreateDataIntegration", new_resource)
+        if params.get("Tags"):
+            self._authorize(principal_arn, "app-integrations:TagResource", new_resource)
+        self._authorize(principal_arn, "profile:GetDomain", self._profile_domain_arn(domain))
+        self._authorize(
+            principal_arn,
+            "profile:GetProfileObjectType",
+            f"{self._profile_domain_arn(domain)}/object-types/{object_type}",
+        )
+        self._authorize(
+            principal_arn,
+            "kms:CreateGrant",
+            kms_key,
+            {"kms:GrantIsForAWSResource": "true", "kms:ViaService": f"app-integrations.{state.region}.amazonaws.com"},
+        )
+        token = params.get("ClientToken")
+        fingerprint = _fingerprint(params)
+        if token:
+            for di in state.data_integrations.values():
+                if di.client_token == token:
+                    if di.request_fingerprint != fingerprint:
+                        raise InvalidRequestError(
+                            "ClientToken was already used for a CreateDataIntegration request with other parameters"
+                        )
+                    return self._describe(di, include_token=True)
         name = params["Name"]
         for other in state.data_integrations.values():
             if other.name == name:
@@ -209,10 +271,14 @@ class Operations:
             out["ClientToken"] = di.client_token
         return out
 
-    def _op_GetDataIntegration(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._describe(self._resolve_data_integration(params["Identifier"]), include_token=False)
+    def _op_GetDataIntegration(self, params: Mapping[str, Any], principal_arn: str | None) -> dict[str, Any]:
+        identifier = params["Identifier"]
+        resource = self._data_integration_resource(identifier)
+        self._authorize(principal_arn, "app-integrations:GetDataIntegration", resource)
+        return self._describe(self._resolve_data_integration(identifier), include_token=False)
 
-    def _op_ListDataIntegrations(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _op_ListDataIntegrations(self, params: Mapping[str, Any], principal_arn: str | None) -> dict[str, Any]:
+        self._authorize(principal_arn, "app-integrations:ListDataIntegrations", "*")
         items = sorted(self._state.data_integrations.values(), key=lambda d: d.seq)
         page, token = self._page("ListDataIntegrations", items, params)
         return {
@@ -220,8 +286,11 @@ class Operations:
             "NextToken": token,
         }
 
-    def _op_DeleteDataIntegration(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        di = self._resolve_data_integration(params["DataIntegrationIdentifier"])
+    def _op_DeleteDataIntegration(self, params: Mapping[str, Any], principal_arn: str | None) -> dict[str, Any]:
+        identifier = params["DataIntegrationIdentifier"]
+        resource = self._data_integration_resource(identifier)
+        self._authorize(principal_arn, "app-integrations:DeleteDataIntegration", resource)
+        di = self._resolve_data_integration(identifier)
         if di.association_id is not None:
             raise InvalidRequestError(
                 f"Data integration '{di.name}' has an association ({di.association_id}) and cannot be deleted; "
@@ -232,18 +301,10 @@ class Operations:
 
     # ----------------------------------------------------------------- associations
 
-    def _op_CreateDataIntegrationAssociation(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _op_CreateDataIntegrationAssociation(
+        self, params: Mapping[str, Any], principal_arn: str | None
+    ) -> dict[str, Any]:
         state = self._state
-        di = self._resolve_data_integration(params["DataIntegrationIdentifier"])
-        token = params.get("ClientToken")
-        existing = state.associations.get(di.association_id or "")
-        if existing is not None and token and existing.client_token == token:
-            return {"DataIntegrationAssociationId": existing.id, "DataIntegrationArn": di.arn}
-        if existing is not None:
-            raise InvalidRequestError(
-                f"Data integration '{di.name}' is already associated (association {existing.id}); a data "
-                "integration can be associated only once: use UpdateDataIntegrationAssociation to export again"
-            )
         destination = params.get("DestinationURI")
         if destination is None:
             raise InvalidRequestError(
@@ -257,6 +318,20 @@ class Operations:
             parse_customer_profiles_object_configuration(params["ObjectConfiguration"], "ObjectConfiguration")
         execution = params.get("ExecutionConfiguration")
         window = self._check_execution(execution) if execution is not None else None
+        identifier = params["DataIntegrationIdentifier"]
+        resource = self._data_integration_resource(identifier)
+        self._authorize(principal_arn, "app-integrations:CreateDataIntegrationAssociation", resource)
+        di = self._resolve_data_integration(identifier)
+        self._authorize_snapshot(principal_arn, di)
+        token = params.get("ClientToken")
+        existing = state.associations.get(di.association_id or "")
+        if existing is not None and token and existing.client_token == token:
+            return {"DataIntegrationAssociationId": existing.id, "DataIntegrationArn": di.arn}
+        if existing is not None:
+            raise InvalidRequestError(
+                f"Data integration '{di.name}' is already associated (association {existing.id}); a data "
+                "integration can be associated only once: use UpdateDataIntegrationAssociation to export again"
+            )
         if window is not None:
             self._faults.check_job_quota()
         assoc_id = str(uuid.uuid4())
@@ -280,12 +355,19 @@ class Operations:
             assoc.current_job_id = job.id
         return {"DataIntegrationAssociationId": assoc_id, "DataIntegrationArn": di.arn}
 
-    def _op_UpdateDataIntegrationAssociation(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _op_UpdateDataIntegrationAssociation(
+        self, params: Mapping[str, Any], principal_arn: str | None
+    ) -> dict[str, Any]:
         state = self._state
-        di = self._resolve_data_integration(params["DataIntegrationIdentifier"])
-        assoc = self._resolve_association(di, params["DataIntegrationAssociationIdentifier"])
         execution = params["ExecutionConfiguration"]
         window = self._check_execution(execution)
+        di_identifier = params["DataIntegrationIdentifier"]
+        assoc_identifier = params["DataIntegrationAssociationIdentifier"]
+        resource = self._association_resource(di_identifier, assoc_identifier)
+        self._authorize(principal_arn, "app-integrations:UpdateDataIntegrationAssociation", resource)
+        di = self._resolve_data_integration(di_identifier)
+        assoc = self._resolve_association(di, assoc_identifier)
+        self._authorize_snapshot(principal_arn, di)
         current = state.jobs.get(assoc.current_job_id or "")
         if current is not None and current.status == IN_PROGRESS and state.config.update_while_in_progress == "reject":
             raise InvalidRequestError(
@@ -299,7 +381,10 @@ class Operations:
         assoc.switched_at = time.monotonic()
         return {}
 
-    def _op_ListDataIntegrationAssociations(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _op_ListDataIntegrationAssociations(
+        self, params: Mapping[str, Any], principal_arn: str | None
+    ) -> dict[str, Any]:
+        self._authorize(principal_arn, "app-integrations:ListDataIntegrationAssociations", "*")
         di = self._resolve_data_integration(params["DataIntegrationIdentifier"])
         items = [a for a in self._state.associations.values() if a.data_integration_id == di.id]
         page, token = self._page("ListDataIntegrationAssociations", sorted(items, key=lambda a: a.seq), params)

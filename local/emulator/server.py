@@ -15,9 +15,10 @@ import boto3
 from botocore.config import Config
 from pydantic import ValidationError
 
+from local.emulator.auth import Authorizer, CallerCredentials
 from local.emulator.backend import Backend
 from local.emulator.config import EmulatorConfig
-from local.emulator.errors import AccessDeniedError, ApiError, InternalServiceError, InvalidRequestError
+from local.emulator.errors import ApiError, AuthenticationError, InternalServiceError, InvalidRequestError
 from local.emulator.model import (
     IMPLEMENTED_OPERATIONS,
     UnsupportedOperationError,
@@ -28,12 +29,12 @@ from local.emulator.model import (
     service_model,
     validate_input,
 )
+from local.emulator.sigv4 import ReceivedRequest, authenticate
 
 logger = logging.getLogger("local.emulator")
 
 CONTROL_PREFIX = "/_emulator/"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/,\s]+)/(?P<service>[^/,\s]+)/aws4_request")
 
 
 def _pydantic_message(exc: ValidationError) -> str:
@@ -118,8 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _send_error(self, error: ApiError) -> None:
-        status = error_status(error.code, error.default_status)
-        self._send(status, {"Message": error.message}, {"x-amzn-ErrorType": error.code})
+        code = error.code
+        if isinstance(error, AuthenticationError) and self.server.backend.config.authentication_errors == "aws":
+            code = error.aws_code
+        status = error_status(code, error.default_status)
+        self._send(status, {"Message": error.message}, {"x-amzn-ErrorType": code})
 
     def _dispatch(self) -> None:
         body = self._read_body()
@@ -135,33 +139,27 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("emulator failure on %s %s", self.command, self.path)
             self._send_error(InternalServiceError(f"Emulator internal error: {type(exc).__name__}: {exc}"))
 
-    def _check_signature(self) -> None:
+    def _authenticate(self, raw_path: str, raw_query: str, body: bytes) -> CallerCredentials:
         backend = self.server.backend
-        auth = self.headers.get("Authorization", "")
-        found = _CREDENTIAL.search(auth)
-        if not auth.startswith("AWS4-HMAC-SHA256") or not found:
-            raise AccessDeniedError("Missing Authentication Token: requests must be signed with SigV4")
-        signing_name = service_model().signing_name
-        if found["service"] != signing_name:
-            raise AccessDeniedError(
-                f"Credential should be scoped to correct service: '{signing_name}' (got '{found['service']}')"
-            )
-        if found["region"] != backend.region:
-            raise AccessDeniedError(
-                f"Credential should be scoped to a valid region: this endpoint serves '{backend.region}' "
-                f"(request signed for '{found['region']}')"
-            )
+        received = ReceivedRequest(
+            method=self.command,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=list(self.headers.items()),
+            body=body,
+        )
+        return authenticate(received, backend.authorizer, region=backend.region, service=service_model().signing_name)
 
     def _api(self, raw_path: str, raw_query: str, body: bytes) -> dict[str, Any]:
         operation, labels = match_route(self.command, raw_path)
+        caller = self._authenticate(raw_path, raw_query, body)
         if operation not in IMPLEMENTED_OPERATIONS:
             raise UnsupportedOperationError(f"The local AppIntegrations emulator does not implement {operation}")
-        self._check_signature()
         backend = self.server.backend
-        backend.before_call(operation)
+        backend.before_call(operation, caller.principal_arn)
         params = parse_request(operation, labels, raw_query, dict(self.headers.items()), body)
         validate_input(operation, params)
-        return serialize_output(operation, backend.handle(operation, params))
+        return serialize_output(operation, backend.handle(operation, params, caller.principal_arn))
 
     def _json_body(self, body: bytes) -> Any:
         try:
@@ -204,7 +202,8 @@ class EmulatorServer:
 
     Point boto3 at it with ``endpoint_url=emu.url`` or ``AWS_ENDPOINT_URL_APPINTEGRATIONS=emu.url``.
     Exports are written to S3 through ``s3_endpoint_url`` (``None``: boto3's own resolution, e.g.
-    inside moto's ``mock_aws``).
+    inside moto's ``mock_aws``). ``authorizer`` knows the access keys, the callers' identity policies
+    and the bucket/key policies; default: ``StaticAuthorizer`` (key ``testing``/``testing``, all allowed).
     """
 
     def __init__(
@@ -215,6 +214,7 @@ class EmulatorServer:
         region: str = "us-east-1",
         account_id: str = "123456789012",
         config: EmulatorConfig | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         if host not in _LOOPBACK_HOSTS:
             # The offline stack must never be reachable from outside this machine.
@@ -231,6 +231,7 @@ class EmulatorServer:
             account_id=account_id,
             config=config or EmulatorConfig(),
             s3_client_factory=make_s3_client_factory(region, s3_endpoint_url),
+            authorizer=authorizer,
         )
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -251,6 +252,15 @@ class EmulatorServer:
     def config(self) -> EmulatorConfig:
         """The current configuration (a copy)."""
         return self.backend.config
+
+    @property
+    def authorizer(self) -> Authorizer:
+        """Who may call and what the caller and the service may do (default: ``StaticAuthorizer``)."""
+        return self.backend.authorizer
+
+    @authorizer.setter
+    def authorizer(self, authorizer: Authorizer) -> None:
+        self.backend.authorizer = authorizer
 
     def configure(self, **changes: Any) -> EmulatorConfig:
         """Change knobs in-process (same semantics as ``POST /_emulator/config``)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.emulator.auth import Authorizer
 from local.emulator.config import EmulatorConfig
 
 IN_PROGRESS = "IN_PROGRESS"
@@ -127,7 +128,13 @@ class EmulatorState:
     """Everything the emulated service of one account and Region knows, behind one lock."""
 
     def __init__(
-        self, *, region: str, account_id: str, config: EmulatorConfig, s3_client_factory: S3ClientFactory
+        self,
+        *,
+        region: str,
+        account_id: str,
+        config: EmulatorConfig,
+        s3_client_factory: S3ClientFactory,
+        authorizer: Authorizer,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -136,6 +143,7 @@ class EmulatorState:
         self.config = config.model_copy(deep=True)
         self.rng = random.Random(self.config.random_seed)
         self.s3_client_factory = s3_client_factory
+        self.authorizer = authorizer  # construction-time wiring, kept across reset()
         self.seq = 0
         self.data_integrations: dict[str, DataIntegration] = {}
         self.associations: dict[str, Association] = {}
