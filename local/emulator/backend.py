@@ -49,7 +49,7 @@ class Backend:
             authorizer=authorizer if authorizer is not None else StaticAuthorizer(account_id=account_id),
         )
         self._faults = FaultModel(self._state)
-        self._jobs = JobRunner(self._state)
+        self._jobs = JobRunner(self._state, self._faults)
         self._operations = Operations(self._state, self._jobs, self._faults)
 
     @property
@@ -89,6 +89,8 @@ class Backend:
             state.config = new
             if "random_seed" in partial:
                 state.rng = random.Random(new.random_seed)
+            if "fault_rules" in partial:
+                state.arm_fault_rules()
             return new.model_copy(deep=True)
 
     def now_ms(self) -> int:
@@ -152,11 +154,24 @@ class Backend:
         with self._state.lock:
             return [job.snapshot() for job in self._state.jobs.values()]
 
+    def finish_job(self, job_id: str, status: str, message: str | None = None) -> dict[str, Any]:
+        """End an IN_PROGRESS job (e.g. a never-ending one) as COMPLETED or FAILED; return its snapshot."""
+        with self._state.lock:
+            return self._jobs.finish_by_control(job_id, status, message).snapshot()
+
+    def faults_snapshot(self) -> list[dict[str, Any]]:
+        """Every armed fault rule with how often it fired and how many faults it has left."""
+        return self._faults.rules_snapshot()
+
     # ----------------------------------------------------------------- API
 
     def before_call(self, operation: str, principal_arn: str | None = None) -> None:
         """Apply the fault-injection knobs that refuse a call before it takes effect."""
         self._faults.before_call(operation, principal_arn)
+
+    def after_call(self, operation: str) -> None:
+        """Answer a call that took effect with a fault anyway, if an ``after`` fault rule fires."""
+        self._faults.after_call(operation)
 
     def handle(self, operation: str, params: Mapping[str, Any], principal_arn: str | None = None) -> dict[str, Any]:
         """Run one (already model-validated) operation for ``principal_arn`` and return its output members.

@@ -53,6 +53,15 @@ class Draw:
         return cls(f"one of {shown}", lambda rng, _ctx: rng.choice(values))
 
     @classmethod
+    def weighted(cls, *pairs: tuple[Any, float]) -> Draw:
+        """One of the values, each with its weight (``(value, weight)`` pairs; weights need not sum to 1)."""
+        values = [value for value, _ in pairs]
+        weights = [weight for _, weight in pairs]
+        total = sum(weights)
+        shown = ", ".join(f"{json.dumps(v)} ({w / total:.0%})" for v, w in pairs)
+        return cls(f"one of {shown}", lambda rng, _ctx: rng.choices(values, weights)[0])
+
+    @classmethod
     def uniform(cls, low: float, high: float) -> Draw:
         """A whole number of seconds between ``low`` and ``high``."""
         return cls(f"{low:g}-{high:g}, uniform", lambda rng, _ctx: float(round(rng.uniform(low, high))))
@@ -83,6 +92,94 @@ class Draw:
         return cls("a fresh seed", lambda rng, _ctx: rng.randrange(2**31))
 
 
+def _known_operation_names(names: list[str]) -> list[str]:
+    # A typo would silently match nothing: check names against botocore's model.
+    from local.emulator.model import service_model
+
+    unknown = sorted(set(names) - set(service_model().operation_names) - {"*"})
+    if unknown:
+        raise ValueError(f"unknown AppIntegrations operations: {unknown}")
+    return names
+
+
+class FaultRule(BaseModel):
+    """One fault-injection rule: which calls fail, how, when and how often (an entry of ``fault_rules``).
+
+    A rule is armed when it is set (at construction, by ``POST /_emulator/config`` or by a reset); its
+    window and its ``count`` run from then.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: str = Field(default="*", description="AppIntegrations operation name, or * for every operation.")
+    fault: Literal["ThrottlingException", "InternalServiceError", "connection_dropped"] = Field(
+        default="ThrottlingException",
+        description="The error answered, or connection_dropped: the connection closes with no response.",
+    )
+    phase: Literal["before", "after"] = Field(
+        default="before",
+        description="before: the call is refused and changes nothing; after: the call takes effect (a Create or "
+        "Update starts its job) and the caller still gets the fault.",
+    )
+    rate: float = Field(default=1.0, ge=0, le=1, description="Probability per matching call.")
+    count: int | None = Field(
+        default=None, ge=1, description="At most this many faults (with rate 1: a burst of the next N calls)."
+    )
+    start_seconds: float = Field(
+        default=0.0, ge=0, description="The rule applies from this long after it was armed (times time_scale)."
+    )
+    duration_seconds: float | None = Field(
+        default=None, ge=0, description="...and for this long (times time_scale); null: with no end."
+    )
+
+    @field_validator("operation")
+    @classmethod
+    def _known_operation(cls, value: str) -> str:
+        _known_operation_names([value])
+        return value
+
+
+# Operations whose faults matter most to a pipeline: the ones that start jobs and the one it polls.
+_JOB_OPERATIONS = ("CreateDataIntegrationAssociation", "UpdateDataIntegrationAssociation")
+_BURST_OPERATIONS = (*_JOB_OPERATIONS, "ListDataIntegrationAssociations", "GetDataIntegration")
+
+
+def _draw_fault_rules(rng: random.Random, _ctx: DrawContext) -> list[dict[str, Any]]:
+    rules: list[FaultRule] = []
+    if rng.random() < 0.3:
+        burst = FaultRule(
+            operation=rng.choice(_BURST_OPERATIONS),
+            fault=rng.choice(("ThrottlingException", "InternalServiceError")),
+            count=rng.randint(1, 4),
+            start_seconds=float(round(rng.uniform(0, 3600))),
+        )
+        rules.append(burst)
+    if rng.random() < 0.2:
+        after_effect = FaultRule(
+            operation=rng.choice(_JOB_OPERATIONS),
+            fault=rng.choice(("InternalServiceError", "ThrottlingException", "connection_dropped")),
+            phase="after",
+            count=1,
+        )
+        rules.append(after_effect)
+    if rng.random() < 0.2:
+        window = FaultRule(
+            fault="ThrottlingException",
+            rate=rng.choice((0.3, 0.7)),
+            start_seconds=float(round(rng.uniform(0, 3600))),
+            duration_seconds=float(round(rng.uniform(60, 900))),
+        )
+        rules.append(window)
+    return [rule.model_dump() for rule in rules]
+
+
+FAULT_RULES_DRAW = Draw(
+    "with probability 0.3 a burst of 1-4 Throttling/InternalServiceError on a job or polling operation; 0.2 one "
+    "after-effect fault on Create/Update association; 0.2 a 1-15 minute window of throttling at rate 0.3 or 0.7",
+    _draw_fault_rules,
+)
+
+
 class EmulatorConfig(BaseModel):
     """Knobs of the emulator; every field can be changed at run time via ``POST /_emulator/config``.
 
@@ -103,17 +200,23 @@ class EmulatorConfig(BaseModel):
         description="Update while the last job is IN_PROGRESS: `reject` answers InvalidRequestException; "
         "`accept` starts another job (List shows it, the old one keeps running and counts toward the quota).",
     )
-    stale_status_seconds: Annotated[float, Draw.choice(0.0, 0.0, 10.0, 60.0)] = Field(
+    stale_status_seconds: Annotated[float, Draw.weighted((0.0, 2), (10.0, 1), (60.0, 1))] = Field(
         default=0.0,
         ge=0,
         description="After an Update, List shows the previous job's status and ExecutionConfiguration for this "
         "long (times time_scale).",
     )
-    throttle_rate: Annotated[float, Draw.choice(0.0, 0.0, 0.0, 0.02, 0.1)] = Field(
+    throttle_rate: Annotated[float, Draw.weighted((0.0, 3), (0.02, 1), (0.1, 1))] = Field(
         default=0.0, ge=0, le=1, description="Probability of ThrottlingException per API call (any operation)."
     )
-    internal_error_rate: Annotated[float, Draw.choice(0.0, 0.0, 0.0, 0.01, 0.05)] = Field(
+    internal_error_rate: Annotated[float, Draw.weighted((0.0, 3), (0.01, 1), (0.05, 1))] = Field(
         default=0.0, ge=0, le=1, description="Probability of InternalServiceError per API call (any operation)."
+    )
+    fault_rules: Annotated[list[FaultRule], FAULT_RULES_DRAW] = Field(
+        default_factory=list,
+        description="Faults per operation, in bursts, in time windows, or after the call took effect: each rule "
+        "{operation, fault, phase, rate, count, start_seconds, duration_seconds} (see FaultRule). The first rule "
+        "that fires wins; GET /_emulator/faults shows how often each fired.",
     )
     fail_object_types: Annotated[list[str], Draw.one_object_type(0.15)] = Field(
         default_factory=list,
@@ -126,6 +229,45 @@ class EmulatorConfig(BaseModel):
         "sends what AWS front ends send (UnrecognizedClientException, InvalidSignatureException, "
         "IncompleteSignatureException, MissingAuthenticationTokenException). Status 403 and AWS's message either "
         "way.",
+    )
+    never_ending_object_types: list[str] = Field(
+        default_factory=list,
+        description="Jobs of these object types write their files and then stay IN_PROGRESS (counting toward the "
+        "quota) until a reset or POST /_emulator/jobs/finish.",
+    )
+    never_ending_rate: Annotated[float, Draw.weighted((0.0, 19), (0.05, 1))] = Field(
+        default=0.0, ge=0, le=1, description="Probability that a new job never ends (as never_ending_object_types)."
+    )
+    late_files_seconds: Annotated[float, Draw.weighted((0.0, 3), (30.0, 1), (300.0, 1))] = Field(
+        default=0.0,
+        ge=0,
+        description="The job reports COMPLETED while its last file is still to come: that file is written this "
+        "long after COMPLETED (times time_scale).",
+    )
+    file_delay_seconds: Annotated[float, Draw.weighted((0.0, 2), (5.0, 1), (60.0, 1))] = Field(
+        default=0.0,
+        ge=0,
+        description="Every file appears this long after it was due (times time_scale): the first file later, the "
+        "last ones possibly after COMPLETED.",
+    )
+    empty_status_seconds: Annotated[float, Draw.weighted((0.0, 2), (5.0, 1), (30.0, 1))] = Field(
+        default=0.0,
+        ge=0,
+        description="After a Create that started a job, List shows the association without the fields of "
+        "empty_status_fields for this long (times time_scale).",
+    )
+    empty_status_fields: Annotated[
+        Literal["both", "LastExecutionStatus", "ExecutionConfiguration"],
+        Draw.choice("both", "LastExecutionStatus", "ExecutionConfiguration"),
+    ] = Field(default="both", description="Which fields empty_status_seconds leaves out.")
+    status_regression_seconds: Annotated[float, Draw.weighted((0.0, 3), (10.0, 1), (60.0, 1))] = Field(
+        default=0.0,
+        ge=0,
+        description="Once List has shown a job COMPLETED or FAILED, it shows IN_PROGRESS again for this long "
+        "(times time_scale), then the final status again (for a share status_regression_rate of jobs).",
+    )
+    status_regression_rate: Annotated[float, Draw.choice(0.5, 1.0)] = Field(
+        default=1.0, ge=0, le=1, description="Share of finished jobs whose status goes backwards."
     )
     access_denied_operations: list[str] = Field(
         default_factory=list,
@@ -159,13 +301,9 @@ class EmulatorConfig(BaseModel):
     @field_validator("access_denied_operations")
     @classmethod
     def _known_operations(cls, value: list[str]) -> list[str]:
-        # A typo here would silently deny nothing: check names against botocore's model.
-        from local.emulator.model import service_model
-
-        unknown = sorted(set(value) - set(service_model().operation_names))
-        if unknown:
-            raise ValueError(f"unknown AppIntegrations operations: {unknown}")
-        return value
+        if "*" in value:
+            raise ValueError("access_denied_operations takes operation names, not *")
+        return _known_operation_names(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -183,6 +321,10 @@ class EmulatorConfig(BaseModel):
         """Return the wall-clock seconds a job for ``object_type`` lasts (time_scale applied)."""
         base = self.job_duration_by_object_type.get(object_type, self.job_duration_seconds)
         return base * self.time_scale
+
+    def scaled(self, seconds: float) -> float:
+        """Return the wall-clock seconds a knob's duration lasts (time_scale applied)."""
+        return seconds * self.time_scale
 
     def now_ms(self) -> int:
         """Return the emulator clock (wall clock + clock_offset_ms) in epoch milliseconds."""

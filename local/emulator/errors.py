@@ -111,3 +111,7 @@ class InvalidSignatureError(AuthenticationError):
     """A signature that does not verify: wrong secret, tampered request, wrong scope or a stale date."""
 
     aws_code = "InvalidSignatureException"
+
+
+class ConnectionDropped(Exception):
+    """Not an answer: the server closes the connection without a response (a ``connection_dropped`` fault)."""

@@ -1,6 +1,9 @@
 """The export job: select the seeded objects of a window, then write them to S3 over the job's duration.
 
-Each job runs on its own daemon thread and touches its ``Job`` record only under the state's lock.
+Each job runs on its own daemon thread and touches its ``Job`` record only under the state's lock. A
+job is a timeline: N files due at ``duration * (i+1)/(N+1)`` (the last one ``late_files_seconds`` after
+COMPLETED when that knob is set), each written ``file_delay_seconds`` after it is due, and the end
+(COMPLETED at ``duration``, FAILED half-way for ``fail_object_types``, never for a never-ending job).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local.emulator.auth import SERVICE_PRINCIPAL, AccessRequest
+from local.emulator.errors import InvalidRequestError, ResourceNotFoundError
+from local.emulator.faults import FaultModel
 from local.emulator.layout import export_folder, new_file_key
 from local.emulator.state import COMPLETED, FAILED, IN_PROGRESS, Association, DataIntegration, EmulatorState, Job
 
@@ -38,8 +43,9 @@ def _fit_denial(head: str, resource: str, tail: str, limit: int = STATUS_MESSAGE
 class JobRunner:
     """Starts export jobs and runs each on its own thread."""
 
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, faults: FaultModel) -> None:
         self._state = state
+        self._faults = faults
 
     def start(
         self,
@@ -87,7 +93,12 @@ class JobRunner:
             duration_seconds=cfg.duration_for(di.object_type),
             forced_failure=di.object_type in cfg.fail_object_types,
             selection=selection,
+            never_ends=self._faults.job_never_ends(di.object_type),
+            late_files_seconds=cfg.scaled(cfg.late_files_seconds),
+            file_delay_seconds=cfg.scaled(cfg.file_delay_seconds),
         )
+        job.timeline = self._timeline(job, -(-len(selection) // job.records_per_file))
+        job.files_planned = job.files_pending = sum(1 for _, kind, _ in job.timeline if kind == 0)
         state.jobs[job.id] = job
         thread = threading.Thread(target=self._run, args=(job,), name=f"export-{job.id[:8]}", daemon=True)
         state.threads = [t for t in state.threads if t.is_alive()]
@@ -104,6 +115,22 @@ class JobRunner:
             job.status_message = truncate_status_message(message) if message else None
             job.finished_ms = self._state.now_ms()
             return True
+
+    def finish_by_control(self, job_id: str, status: str, message: str | None = None) -> Job:
+        """End an IN_PROGRESS job now (a never-ending one, typically) and stop its remaining writes."""
+        if status not in (COMPLETED, FAILED):
+            raise InvalidRequestError(f"status must be COMPLETED or FAILED (got {status!r})")
+        with self._state.lock:
+            job = self._state.jobs.get(job_id)
+            if job is None:
+                raise ResourceNotFoundError(f"No export job with id {job_id!r} (since the last reset)")
+            if job.status != IN_PROGRESS:
+                raise InvalidRequestError(f"Job {job_id} already ended {job.status}")
+            if status == FAILED and not message:
+                message = "Export failed (ended by the emulator's control API)"
+            self.finish(job, status, message)
+            job.cancel.set()
+            return job
 
     def _service_denial(self, job: Job, key: str) -> str | None:
         """Why the service may not write ``key`` (bucket policy, then key policy), or None if it may."""
@@ -133,9 +160,28 @@ class JobRunner:
             self._run_steps(job)
         except Exception as exc:
             self.finish(job, FAILED, f"Export failed: internal emulator error {type(exc).__name__}: {exc}")
+        finally:
+            with self._state.lock:
+                job.files_pending = 0
+
+    @staticmethod
+    def _timeline(job: Job, file_count: int) -> list[tuple[float, int, int]]:
+        """The job's events as (seconds after start, kind, file index): kind 0 writes a file, 1 ends the job."""
+        duration = job.duration_seconds
+        dues = [duration * (i + 1) / (file_count + 1) for i in range(file_count)]
+        if job.late_files_seconds > 0 and dues:
+            dues[-1] = duration + job.late_files_seconds
+        # A forced failure happens half-way, after the files due by then: failed jobs can leave partial output.
+        fail_at = duration / 2 if job.forced_failure and not job.never_ends else None
+        events = [
+            (due + job.file_delay_seconds, 0, i) for i, due in enumerate(dues) if fail_at is None or due < fail_at
+        ]
+        if not job.never_ends:
+            events.append((fail_at if fail_at is not None else duration, 1, -1))
+        return sorted(events)
 
     def _run_steps(self, job: Job) -> None:
-        """Write the job's files spread over its duration, then COMPLETE (or FAIL)."""
+        """Play the job's timeline: write files when due, end it, keep writing late files after COMPLETED."""
         began = time.monotonic()
 
         def wait_until(offset: float) -> bool:
@@ -151,42 +197,41 @@ class JobRunner:
         chunks = [
             job.selection[i : i + job.records_per_file] for i in range(0, len(job.selection), job.records_per_file)
         ]
-        duration = job.duration_seconds
-        # A forced failure happens half-way, after the files due by then: failed jobs can leave partial output.
-        fail_at = duration / 2 if job.forced_failure else None
-        for index, chunk in enumerate(chunks):
-            due = duration * (index + 1) / (len(chunks) + 1)
-            if fail_at is not None and due >= fail_at:
-                break
-            if not wait_until(due):
+        for at, kind, index in job.timeline:
+            if not wait_until(at):
                 return
-            key = new_file_key(job.folder)
-            denial = self._service_denial(job, key)
-            if denial is not None:
-                self.finish(job, FAILED, denial)
+            if kind == 1:
+                if job.forced_failure:
+                    message = (
+                        f"Export of object type {job.object_type} failed (forced by the emulator's fail_object_types)"
+                    )
+                    self.finish(job, FAILED, message)
+                else:
+                    self.finish(job, COMPLETED)
+                continue
+            if job.status == FAILED or not self._write(s3, job, chunks[index]):
                 return
-            body = "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in chunk).encode("utf-8")
-            try:
-                s3.put_object(
-                    Bucket=job.bucket,
-                    Key=key,
-                    Body=body,
-                    ServerSideEncryption="aws:kms",
-                    SSEKMSKeyId=job.kms_key,
-                )
-            except (ClientError, BotoCoreError) as exc:
-                self.finish(job, FAILED, f"Export failed writing s3://{job.bucket}/{key}: {exc}")
-                return
-            with self._state.lock:
-                job.files.append(key)
-                job.records += len(chunk)
-        if fail_at is not None:
-            if wait_until(fail_at):
-                self.finish(
-                    job,
-                    FAILED,
-                    f"Export of object type {job.object_type} failed (forced by the emulator's fail_object_types)",
-                )
-            return
-        if wait_until(duration):
-            self.finish(job, COMPLETED)
+        if job.never_ends:
+            job.cancel.wait()  # IN_PROGRESS, counting toward the quota, until reset or finished by control
+
+    def _write(self, s3: Any, job: Job, chunk: list[dict[str, Any]]) -> bool:
+        """Write one file of ``job`` as the service; False (the job FAILED if it still could) when it cannot."""
+        key = new_file_key(job.folder)
+        denial = self._service_denial(job, key)
+        if denial is not None:
+            self.finish(job, FAILED, denial)
+            return False
+        body = "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in chunk).encode("utf-8")
+        try:
+            s3.put_object(
+                Bucket=job.bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=job.kms_key
+            )
+        except (ClientError, BotoCoreError) as exc:
+            self.finish(job, FAILED, f"Export failed writing s3://{job.bucket}/{key}: {exc}")
+            return False
+        with self._state.lock:
+            job.files.append(key)
+            job.file_written_ms.append(self._state.now_ms())
+            job.files_pending -= 1
+            job.records += len(chunk)
+        return True

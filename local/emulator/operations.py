@@ -26,7 +26,7 @@ from local.emulator.errors import DuplicateResourceError, InvalidRequestError, R
 from local.emulator.faults import FaultModel
 from local.emulator.jobs import JobRunner
 from local.emulator.layout import parse_destination
-from local.emulator.state import FAILED, IN_PROGRESS, Association, DataIntegration, EmulatorState
+from local.emulator.state import IN_PROGRESS, Association, DataIntegration, EmulatorState
 
 SOURCE_URI = "AmazonConnect://AppIntegrations"
 OBJECT_CONFIGURATION_KEY = "CustomerProfiles"
@@ -352,7 +352,8 @@ class Operations:
         di.association_id = assoc_id
         if window is not None and execution is not None:
             job = self._jobs.start(di, assoc, execution, *window)
-            assoc.current_job_id = job.id
+            assoc.current_job_id = assoc.first_job_id = job.id
+            assoc.created_at = time.monotonic()
         return {"DataIntegrationAssociationId": assoc_id, "DataIntegrationArn": di.arn}
 
     def _op_UpdateDataIntegrationAssociation(
@@ -391,20 +392,15 @@ class Operations:
         return {"DataIntegrationAssociations": [self._summary(di, a) for a in page], "NextToken": token}
 
     def _summary(self, di: DataIntegration, assoc: Association) -> dict[str, Any]:
-        summary: dict[str, Any] = {
+        view = self._faults.association_view(assoc)
+        return {
             "DataIntegrationAssociationArn": assoc.arn,
             "DataIntegrationArn": di.arn,
             "ClientId": assoc.client_id,
             "DestinationURI": assoc.destination_uri,
+            "LastExecutionStatus": view.last_execution_status,
+            "ExecutionConfiguration": view.execution_configuration,
         }
-        shown = self._faults.association_view(assoc).job
-        if shown is not None:
-            status: dict[str, Any] = {"ExecutionStatus": shown.status}
-            if shown.status == FAILED and shown.status_message:
-                status["StatusMessage"] = shown.status_message
-            summary["LastExecutionStatus"] = status
-            summary["ExecutionConfiguration"] = shown.execution_configuration
-        return summary
 
     # ----------------------------------------------------------------- windows
 

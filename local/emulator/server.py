@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from local.emulator.auth import Authorizer, CallerCredentials
 from local.emulator.backend import Backend
 from local.emulator.config import EmulatorConfig
-from local.emulator.errors import ApiError, AuthenticationError, InternalServiceError, InvalidRequestError
+from local.emulator.errors import (
+    ApiError,
+    AuthenticationError,
+    ConnectionDropped,
+    InternalServiceError,
+    InvalidRequestError,
+)
 from local.emulator.model import (
     IMPLEMENTED_OPERATIONS,
     UnsupportedOperationError,
@@ -135,6 +141,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, self._api(raw_path, raw_query, body))
         except ApiError as err:
             self._send_error(err)
+        except ConnectionDropped:
+            # No response at all: the client sees the connection close, as on a network fault.
+            self.close_connection = True
         except Exception as exc:  # an emulator bug must still answer in the service's error format
             logger.exception("emulator failure on %s %s", self.command, self.path)
             self._send_error(InternalServiceError(f"Emulator internal error: {type(exc).__name__}: {exc}"))
@@ -159,7 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
         backend.before_call(operation, caller.principal_arn)
         params = parse_request(operation, labels, raw_query, dict(self.headers.items()), body)
         validate_input(operation, params)
-        return serialize_output(operation, backend.handle(operation, params, caller.principal_arn))
+        output = serialize_output(operation, backend.handle(operation, params, caller.principal_arn))
+        backend.after_call(operation)
+        return output
 
     def _json_body(self, body: bytes) -> Any:
         try:
@@ -184,6 +195,16 @@ class _Handler(BaseHTTPRequestHandler):
             return backend.seed_objects(self._json_body(body))
         if name == "jobs" and method == "GET":
             return {"jobs": backend.jobs_snapshot()}
+        if name == "jobs/finish" and method == "POST":
+            request = self._json_body(body)
+            if not isinstance(request, dict) or not isinstance(request.get("jobId"), str):
+                raise InvalidRequestError('body must be {"jobId": ..., "status": "COMPLETED"|"FAILED"}')
+            message = request.get("statusMessage")
+            if message is not None and not isinstance(message, str):
+                raise InvalidRequestError("statusMessage must be a string")
+            return backend.finish_job(request["jobId"], str(request.get("status", "COMPLETED")), message)
+        if name == "faults" and method == "GET":
+            return {"rules": backend.faults_snapshot()}
         if name == "reset" and method == "POST":
             backend.reset()
             return {}

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from local.emulator.auth import Authorizer
-from local.emulator.config import EmulatorConfig
+from local.emulator.config import EmulatorConfig, FaultRule
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
@@ -62,6 +63,8 @@ class Association:
     current_job_id: str | None = None
     previous_job_id: str | None = None
     switched_at: float = 0.0  # time.monotonic() of the last Update, for stale_status_seconds.
+    first_job_id: str | None = None  # the job the Create started, for empty_status_seconds
+    created_at: float = 0.0  # time.monotonic() of the Create
 
 
 @dataclass
@@ -86,14 +89,23 @@ class Job:
     folder: str
     kms_key: str
     records_per_file: int
-    duration_seconds: float
+    duration_seconds: float  # wall-clock seconds (time_scale applied), like every duration below
     forced_failure: bool
     selection: list[dict[str, Any]] = field(repr=False)
+    never_ends: bool = False
+    late_files_seconds: float = 0.0
+    file_delay_seconds: float = 0.0
     status: str = IN_PROGRESS
     status_message: str | None = None
     files: list[str] = field(default_factory=list)
+    file_written_ms: list[int] = field(default_factory=list)
+    files_planned: int = 0
+    files_pending: int = 0  # writes still scheduled on the job's thread
+    timeline: list[tuple[float, int, int]] = field(default_factory=list, repr=False)  # see jobs.JobRunner
     records: int = 0
     finished_ms: int | None = None
+    finished_seen_at: float | None = None  # time.monotonic() when a List first showed the final status
+    regresses: bool = False  # whether List shows IN_PROGRESS again after that (status_regression_seconds)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def snapshot(self) -> dict[str, Any]:
@@ -117,11 +129,31 @@ class Job:
             "bucket": self.bucket,
             "folder": self.folder,
             "files": list(self.files),
+            "fileWrittenTimesMs": list(self.file_written_ms),
+            "filesPlanned": self.files_planned,
+            "filesPending": self.files_pending,
             "records": self.records,
             "recordsSelected": len(self.selection),
             "durationSeconds": self.duration_seconds,
+            "lateFilesSeconds": self.late_files_seconds,
+            "fileDelaySeconds": self.file_delay_seconds,
+            "neverEnds": self.never_ends,
             "finishedTimeMs": self.finished_ms,
         }
+
+
+@dataclass
+class ArmedRule:
+    """A fault rule as it runs: when it was armed and how often it has fired."""
+
+    rule: FaultRule
+    armed_at: float  # time.monotonic()
+    fired: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the rule as shown by ``GET /_emulator/faults``."""
+        remaining = None if self.rule.count is None else max(self.rule.count - self.fired, 0)
+        return {"rule": self.rule.model_dump(), "fired": self.fired, "remaining": remaining}
 
 
 class EmulatorState:
@@ -150,6 +182,13 @@ class EmulatorState:
         self.jobs: dict[str, Job] = {}
         self.objects: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.threads: list[threading.Thread] = []
+        self.fault_rules: list[ArmedRule] = []
+        self.arm_fault_rules()
+
+    def arm_fault_rules(self) -> None:
+        """(Re-)arm the configured fault rules: their windows and counts start now."""
+        now = time.monotonic()
+        self.fault_rules = [ArmedRule(rule=rule, armed_at=now) for rule in self.config.fault_rules]
 
     def next_seq(self) -> int:
         """A strictly increasing number: creation order, and the position paging tokens refer to."""
@@ -181,3 +220,4 @@ class EmulatorState:
         self.config = self.initial_config.model_copy(deep=True)
         self.rng = random.Random(self.config.random_seed)
         self.threads = [t for t in self.threads if t.is_alive()]
+        self.arm_fault_rules()
