@@ -385,7 +385,9 @@ def test_status_goes_backwards_after_the_final_one_was_shown(
 
 
 def test_status_regression_rate_zero_never_goes_backwards(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    _, _, client = setup(status_regression_seconds=LONG, status_regression_rate=0.0, time_scale=1.0)
+    _, _, client = setup(
+        status_regression_seconds=LONG, status_regression_rate=0.0, time_scale=1.0, job_duration_seconds=0.05
+    )
     create_export(client, kms_key_arn, f"s3://{bucket}", execution=window())
     wait_status(client, "di-profile")
     assert last_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"] == "COMPLETED"
