@@ -17,6 +17,9 @@ from local.emulator.errors import AccessDeniedError
 
 SERVICE_PRINCIPAL = "app-integrations.amazonaws.com"  # the principal export jobs write to S3 and KMS as
 DEFAULT_ACCOUNT_ID = "123456789012"
+# The dummy keys offline callers sign with: ``testing`` (the README, the harness) and the pair moto's
+# ``mock_aws`` puts into the environment while it is active (so in-process handler tests keep working).
+OFFLINE_KEYS = {"testing": "testing", "FOOBARKEY": "FOOBARSECRET"}
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,15 @@ class StaticAuthorizer:
     """Fixed keys, each an administrator: every action allowed, and the service may write anywhere.
 
     ``keys`` maps an access key id to its secret (a long-term key of ``arn:aws:iam::ACCOUNT:user/KEY``)
-    or to full ``CallerCredentials``. Default: ``{"testing": "testing"}``.
+    or to full ``CallerCredentials``. Default: ``OFFLINE_KEYS`` (``testing``/``testing`` and moto's
+    ``mock_aws`` pair ``FOOBARKEY``/``FOOBARSECRET``).
     """
 
     def __init__(
         self, keys: Mapping[str, str | CallerCredentials] | None = None, *, account_id: str = DEFAULT_ACCOUNT_ID
     ) -> None:
         self._keys: dict[str, CallerCredentials] = {}
-        for key_id, value in (keys if keys is not None else {"testing": "testing"}).items():
+        for key_id, value in (keys if keys is not None else OFFLINE_KEYS).items():
             if isinstance(value, CallerCredentials):
                 self._keys[key_id] = value
             else:
