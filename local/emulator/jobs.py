@@ -24,6 +24,7 @@ from local.emulator.layout import export_folder, new_file_key
 from local.emulator.state import COMPLETED, FAILED, IN_PROGRESS, Association, DataIntegration, EmulatorState, Job
 
 STATUS_MESSAGE_MAX = 255  # LastExecutionStatus.StatusMessage is a NonBlankString of at most 255 characters.
+WRITE_FILE, END_JOB = 0, 1  # timeline event kinds; at the same instant a write comes before the end
 
 
 def truncate_status_message(message: str, limit: int = STATUS_MESSAGE_MAX) -> str:
@@ -98,7 +99,7 @@ class JobRunner:
             file_delay_seconds=cfg.scaled(cfg.file_delay_seconds),
         )
         job.timeline = self._timeline(job, -(-len(selection) // job.records_per_file))
-        job.files_planned = job.files_pending = sum(1 for _, kind, _ in job.timeline if kind == 0)
+        job.files_planned = job.files_pending = sum(1 for _, kind, _ in job.timeline if kind == WRITE_FILE)
         state.jobs[job.id] = job
         thread = threading.Thread(target=self._run, args=(job,), name=f"export-{job.id[:8]}", daemon=True)
         state.threads = [t for t in state.threads if t.is_alive()]
@@ -166,7 +167,7 @@ class JobRunner:
 
     @staticmethod
     def _timeline(job: Job, file_count: int) -> list[tuple[float, int, int]]:
-        """The job's events as (seconds after start, kind, file index): kind 0 writes a file, 1 ends the job."""
+        """The job's events, in order, as (seconds after start, WRITE_FILE or END_JOB, file index)."""
         duration = job.duration_seconds
         dues = [duration * (i + 1) / (file_count + 1) for i in range(file_count)]
         if job.late_files_seconds > 0 and dues:
@@ -174,10 +175,12 @@ class JobRunner:
         # A forced failure happens half-way, after the files due by then: failed jobs can leave partial output.
         fail_at = duration / 2 if job.forced_failure and not job.never_ends else None
         events = [
-            (due + job.file_delay_seconds, 0, i) for i, due in enumerate(dues) if fail_at is None or due < fail_at
+            (due + job.file_delay_seconds, WRITE_FILE, i)
+            for i, due in enumerate(dues)
+            if fail_at is None or due < fail_at
         ]
         if not job.never_ends:
-            events.append((fail_at if fail_at is not None else duration, 1, -1))
+            events.append((fail_at if fail_at is not None else duration, END_JOB, -1))
         return sorted(events)
 
     def _run_steps(self, job: Job) -> None:
@@ -200,7 +203,7 @@ class JobRunner:
         for at, kind, index in job.timeline:
             if not wait_until(at):
                 return
-            if kind == 1:
+            if kind == END_JOB:
                 if job.forced_failure:
                     message = (
                         f"Export of object type {job.object_type} failed (forced by the emulator's fail_object_types)"
