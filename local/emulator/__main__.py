@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 
-from local.emulator.config import EmulatorConfig
+from local.emulator.config import EmulatorConfig, knob_table
 from local.emulator.server import EmulatorServer
 
 
@@ -19,7 +19,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--account-id", default="123456789012")
     parser.add_argument("--config", default="{}", help="EmulatorConfig fields as a JSON object")
+    parser.add_argument("--knob-table", action="store_true", help="print the README's knob table and exit")
     args = parser.parse_args(argv)
+    if args.knob_table:
+        print(knob_table(), end="")
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = EmulatorConfig.model_validate(json.loads(args.config))
     server = EmulatorServer(

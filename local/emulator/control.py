@@ -68,6 +68,19 @@ class EmulatorControl:
         jobs: list[dict[str, Any]] = self._call("GET", "jobs")["jobs"]
         return jobs
 
+    def finish_job(self, job_id: str, status: str = "COMPLETED", status_message: str | None = None) -> dict[str, Any]:
+        """End an IN_PROGRESS job now (a never-ending one, typically); return its snapshot."""
+        body: dict[str, Any] = {"jobId": job_id, "status": status}
+        if status_message is not None:
+            body["statusMessage"] = status_message
+        result: dict[str, Any] = self._call("POST", "jobs/finish", body)
+        return result
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Every armed fault rule: ``{"rule", "fired", "remaining"}``."""
+        rules: list[dict[str, Any]] = self._call("GET", "faults")["rules"]
+        return rules
+
     def reset(self) -> None:
         """Forget all state and restore the emulator's initial config."""
         self._call("POST", "reset", {})

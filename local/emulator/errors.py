@@ -75,3 +75,43 @@ class UnknownOperationError(ApiError):
 
     code = "UnknownOperationException"
     default_status = 404
+
+
+class AuthenticationError(AccessDeniedError):
+    """A request whose signature, key, token or date AWS would not accept.
+
+    AWS front ends answer these with codes the AppIntegrations model does not declare
+    (``aws_code``: UnrecognizedClientException, InvalidSignatureException, ...). The emulator sends
+    the modeled ``AccessDeniedException`` by default and ``aws_code`` when the
+    ``authentication_errors`` knob is ``aws``; the message is AWS's either way.
+    """
+
+    aws_code: ClassVar[str] = "AccessDeniedException"
+
+
+class MissingAuthenticationTokenError(AuthenticationError):
+    """No SigV4 Authorization header at all."""
+
+    aws_code = "MissingAuthenticationTokenException"
+
+
+class IncompleteSignatureError(AuthenticationError):
+    """An Authorization header or date that is not well-formed SigV4."""
+
+    aws_code = "IncompleteSignatureException"
+
+
+class UnrecognizedClientError(AuthenticationError):
+    """An access key or session token the account does not know."""
+
+    aws_code = "UnrecognizedClientException"
+
+
+class InvalidSignatureError(AuthenticationError):
+    """A signature that does not verify: wrong secret, tampered request, wrong scope or a stale date."""
+
+    aws_code = "InvalidSignatureException"
+
+
+class ConnectionDropped(Exception):
+    """Not an answer: the server closes the connection without a response (a ``connection_dropped`` fault)."""

@@ -15,9 +15,16 @@ import boto3
 from botocore.config import Config
 from pydantic import ValidationError
 
+from local.emulator.auth import Authorizer, CallerCredentials
 from local.emulator.backend import Backend
 from local.emulator.config import EmulatorConfig
-from local.emulator.errors import AccessDeniedError, ApiError, InternalServiceError, InvalidRequestError
+from local.emulator.errors import (
+    ApiError,
+    AuthenticationError,
+    ConnectionDropped,
+    InternalServiceError,
+    InvalidRequestError,
+)
 from local.emulator.model import (
     IMPLEMENTED_OPERATIONS,
     UnsupportedOperationError,
@@ -28,12 +35,12 @@ from local.emulator.model import (
     service_model,
     validate_input,
 )
+from local.emulator.sigv4 import ReceivedRequest, authenticate
 
 logger = logging.getLogger("local.emulator")
 
 CONTROL_PREFIX = "/_emulator/"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/,\s]+)/(?P<service>[^/,\s]+)/aws4_request")
 
 
 def _pydantic_message(exc: ValidationError) -> str:
@@ -118,8 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _send_error(self, error: ApiError) -> None:
-        status = error_status(error.code, error.default_status)
-        self._send(status, {"Message": error.message}, {"x-amzn-ErrorType": error.code})
+        code = error.code
+        if isinstance(error, AuthenticationError) and self.server.backend.config.authentication_errors == "aws":
+            code = error.aws_code
+        status = error_status(code, error.default_status)
+        self._send(status, {"Message": error.message}, {"x-amzn-ErrorType": code})
 
     def _dispatch(self) -> None:
         body = self._read_body()
@@ -131,37 +141,36 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, self._api(raw_path, raw_query, body))
         except ApiError as err:
             self._send_error(err)
+        except ConnectionDropped:
+            # No response at all: the client sees the connection close, as on a network fault.
+            self.close_connection = True
         except Exception as exc:  # an emulator bug must still answer in the service's error format
             logger.exception("emulator failure on %s %s", self.command, self.path)
             self._send_error(InternalServiceError(f"Emulator internal error: {type(exc).__name__}: {exc}"))
 
-    def _check_signature(self) -> None:
+    def _authenticate(self, raw_path: str, raw_query: str, body: bytes) -> CallerCredentials:
         backend = self.server.backend
-        auth = self.headers.get("Authorization", "")
-        found = _CREDENTIAL.search(auth)
-        if not auth.startswith("AWS4-HMAC-SHA256") or not found:
-            raise AccessDeniedError("Missing Authentication Token: requests must be signed with SigV4")
-        signing_name = service_model().signing_name
-        if found["service"] != signing_name:
-            raise AccessDeniedError(
-                f"Credential should be scoped to correct service: '{signing_name}' (got '{found['service']}')"
-            )
-        if found["region"] != backend.region:
-            raise AccessDeniedError(
-                f"Credential should be scoped to a valid region: this endpoint serves '{backend.region}' "
-                f"(request signed for '{found['region']}')"
-            )
+        received = ReceivedRequest(
+            method=self.command,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=list(self.headers.items()),
+            body=body,
+        )
+        return authenticate(received, backend.authorizer, region=backend.region, service=service_model().signing_name)
 
     def _api(self, raw_path: str, raw_query: str, body: bytes) -> dict[str, Any]:
         operation, labels = match_route(self.command, raw_path)
+        caller = self._authenticate(raw_path, raw_query, body)
         if operation not in IMPLEMENTED_OPERATIONS:
             raise UnsupportedOperationError(f"The local AppIntegrations emulator does not implement {operation}")
-        self._check_signature()
         backend = self.server.backend
-        backend.before_call(operation)
+        backend.before_call(operation, caller.principal_arn)
         params = parse_request(operation, labels, raw_query, dict(self.headers.items()), body)
         validate_input(operation, params)
-        return serialize_output(operation, backend.handle(operation, params))
+        output = serialize_output(operation, backend.handle(operation, params, caller.principal_arn))
+        backend.after_call(operation)
+        return output
 
     def _json_body(self, body: bytes) -> Any:
         try:
@@ -186,6 +195,16 @@ class _Handler(BaseHTTPRequestHandler):
             return backend.seed_objects(self._json_body(body))
         if name == "jobs" and method == "GET":
             return {"jobs": backend.jobs_snapshot()}
+        if name == "jobs/finish" and method == "POST":
+            request = self._json_body(body)
+            if not isinstance(request, dict) or not isinstance(request.get("jobId"), str):
+                raise InvalidRequestError('body must be {"jobId": ..., "status": "COMPLETED"|"FAILED"}')
+            message = request.get("statusMessage")
+            if message is not None and not isinstance(message, str):
+                raise InvalidRequestError("statusMessage must be a string")
+            return backend.finish_job(request["jobId"], str(request.get("status", "COMPLETED")), message)
+        if name == "faults" and method == "GET":
+            return {"rules": backend.faults_snapshot()}
         if name == "reset" and method == "POST":
             backend.reset()
             return {}
@@ -204,7 +223,8 @@ class EmulatorServer:
 
     Point boto3 at it with ``endpoint_url=emu.url`` or ``AWS_ENDPOINT_URL_APPINTEGRATIONS=emu.url``.
     Exports are written to S3 through ``s3_endpoint_url`` (``None``: boto3's own resolution, e.g.
-    inside moto's ``mock_aws``).
+    inside moto's ``mock_aws``). ``authorizer`` knows the access keys, the callers' identity policies
+    and the bucket/key policies; default: ``StaticAuthorizer`` (key ``testing``/``testing``, all allowed).
     """
 
     def __init__(
@@ -215,6 +235,7 @@ class EmulatorServer:
         region: str = "us-east-1",
         account_id: str = "123456789012",
         config: EmulatorConfig | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         if host not in _LOOPBACK_HOSTS:
             # The offline stack must never be reachable from outside this machine.
@@ -231,6 +252,7 @@ class EmulatorServer:
             account_id=account_id,
             config=config or EmulatorConfig(),
             s3_client_factory=make_s3_client_factory(region, s3_endpoint_url),
+            authorizer=authorizer,
         )
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -251,6 +273,15 @@ class EmulatorServer:
     def config(self) -> EmulatorConfig:
         """The current configuration (a copy)."""
         return self.backend.config
+
+    @property
+    def authorizer(self) -> Authorizer:
+        """Who may call and what the caller and the service may do (default: ``StaticAuthorizer``)."""
+        return self.backend.authorizer
+
+    @authorizer.setter
+    def authorizer(self, authorizer: Authorizer) -> None:
+        self.backend.authorizer = authorizer
 
     def configure(self, **changes: Any) -> EmulatorConfig:
         """Change knobs in-process (same semantics as ``POST /_emulator/config``)."""

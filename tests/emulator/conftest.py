@@ -13,6 +13,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from local.emulator import EmulatorConfig, EmulatorControl, EmulatorServer
+from local.emulator.auth import Authorizer
 from tests.emulator.emulator_helpers import ACCOUNT, CREDS, FAST, NO_RETRY, REGION
 
 
@@ -67,10 +68,10 @@ def kms_key_arn(moto_url: str, boto_session: boto3.session.Session) -> str:
 
 @pytest.fixture
 def make_emulator(moto_url: str) -> Iterator[Callable[..., EmulatorServer]]:
-    """Start emulators with a given config (stopped at teardown)."""
+    """Start emulators with a given config and authorizer (stopped at teardown)."""
     started: list[EmulatorServer] = []
 
-    def make(**config: Any) -> EmulatorServer:
+    def make(authorizer: Authorizer | None = None, **config: Any) -> EmulatorServer:
         emu = EmulatorServer(
             host="127.0.0.1",
             port=0,
@@ -78,6 +79,7 @@ def make_emulator(moto_url: str) -> Iterator[Callable[..., EmulatorServer]]:
             region=REGION,
             account_id=ACCOUNT,
             config=EmulatorConfig(**{**FAST, **config}),
+            authorizer=authorizer,
         )
         started.append(emu.start())
         return emu

@@ -170,7 +170,7 @@ def run_every_operation(client: Any, ctl: EmulatorControl, bucket: str, kms_key_
         ClientAssociationMetadata={"owner": "data-team"},
         ExecutionConfiguration=on_demand(start, start + DAY_MS),
     )
-    client.list_data_integration_associations(DataIntegrationIdentifier="di-profile")  # IN_PROGRESS
+    client.list_data_integration_associations(DataIntegrationIdentifier="di-profile")  # IN_PROGRESS (if not done)
     wait_status(client, "di-profile")  # COMPLETED
     client.update_data_integration_association(
         DataIntegrationIdentifier="di-profile",
@@ -184,8 +184,20 @@ def run_every_operation(client: Any, ctl: EmulatorControl, bucket: str, kms_key_
         ExecutionConfiguration=on_demand(start),
     )
     wait_status(client, "di-asset")  # FAILED, with a StatusMessage
-    client.create_data_integration_association(DataIntegrationIdentifier="di-spare", DestinationURI=f"s3://{bucket}")
+    spare = client.create_data_integration_association(
+        DataIntegrationIdentifier="di-spare", DestinationURI=f"s3://{bucket}"
+    )
     client.list_data_integration_associations(DataIntegrationIdentifier="di-spare")  # no job yet
+    # A job that runs until the control API ends it: List is sure to show IN_PROGRESS, however slow the machine.
+    ctl.configure(never_ending_object_types=["_case"])
+    client.update_data_integration_association(
+        DataIntegrationIdentifier="di-spare",
+        DataIntegrationAssociationIdentifier=spare["DataIntegrationAssociationId"],
+        ExecutionConfiguration=on_demand(start),
+    )
+    client.list_data_integration_associations(DataIntegrationIdentifier="di-spare")  # IN_PROGRESS
+    ctl.finish_job(ctl.jobs()[-1]["id"], "FAILED", "Export failed: ended by the conformance test")
+    client.list_data_integration_associations(DataIntegrationIdentifier="di-spare")  # FAILED with a message
     client.create_data_integration(
         Name="di-delete", KmsKey=kms_key_arn, SourceURI=SOURCE_URI, ObjectConfiguration=object_config(object_type="x")
     )

@@ -160,24 +160,25 @@ def test_recent_objects_within_the_lag_are_left_out(
 def test_files_appear_progressively_while_in_progress(
     make_emulator: Callable[..., EmulatorServer], s3: Any, bucket: str, kms_key_arn: str, boto_session: Any
 ) -> None:
-    # Given a 1 s job writing one record per file, four files
-    emu = make_emulator(job_duration_seconds=1.0, time_scale=1.0, records_per_file=1)
+    # Given a 0.5 s job writing one record per file, four files
+    emu = make_emulator(job_duration_seconds=0.5, time_scale=1.0, records_per_file=1)
+    ctl = EmulatorControl(emu.url)
     client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
     start = now_ms() - 2 * DAY_MS
-    EmulatorControl(emu.url).seed(DOMAIN, "_profile", generate("_profile", 4, start, start + DAY_MS, seed=5))
+    ctl.seed(DOMAIN, "_profile", generate("_profile", 4, start, start + DAY_MS, seed=5))
 
-    # When the export runs, sampling status and file count
+    # When the export runs to completion
     create_export(client, kms_key_arn, f"s3://{bucket}", execution=on_demand(start, start + DAY_MS))
-    samples: list[tuple[str, int]] = []
-    while not samples or samples[-1][0] == "IN_PROGRESS":
-        status = last_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"]
-        samples.append((status, len(list_keys(s3, bucket))))
-        time.sleep(0.05)
+    assert wait_status(client, "di-profile")["LastExecutionStatus"] == {"ExecutionStatus": "COMPLETED"}
 
-    # Then some files existed while IN_PROGRESS, and all four once COMPLETED
-    assert any(status == "IN_PROGRESS" and 0 < count < 4 for status, count in samples)
-    assert samples[0] == ("IN_PROGRESS", 0)
-    assert samples[-1] == ("COMPLETED", 4)
+    # Then the four files were written one after another, each while the job was still IN_PROGRESS
+    (job,) = ctl.jobs()
+    written = job["fileWrittenTimesMs"]
+    assert len(written) == 4 and written == sorted(written)
+    assert job["requestTimeMs"] <= written[0] and written[-1] <= job["finishedTimeMs"]
+    # spread over the job: the first no sooner than 1/5 of it, the last no sooner than 4/5
+    assert written[0] - job["requestTimeMs"] >= 100 and written[-1] - job["requestTimeMs"] >= 400
+    assert sorted(list_keys(s3, bucket)) == sorted(job["files"])
 
 
 def test_missing_bucket_fails_the_job_with_a_message(client: Any, kms_key_arn: str) -> None:
@@ -220,8 +221,8 @@ def test_twenty_concurrent_jobs_is_the_quota(
     make_emulator: Callable[..., EmulatorServer], bucket: str, kms_key_arn: str, boto_session: Any
 ) -> None:
     # Given the default quota (20) and one association whose updates start overlapping jobs
-    # Long jobs: the 20 calls below must all land while the first job still runs, even on a loaded machine.
-    emu = make_emulator(job_duration_seconds=30.0, time_scale=1.0, update_while_in_progress="accept")
+    # Jobs that never end by themselves: the 20 calls below land while all of them run, however loaded the machine.
+    emu = make_emulator(never_ending_rate=1.0, update_while_in_progress="accept")
     ctl = EmulatorControl(emu.url)
     client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
     window = on_demand(now_ms() - 2 * DAY_MS, now_ms() - DAY_MS)

@@ -43,8 +43,11 @@ def setup(
     return make
 
 
+NOW = now_ms()  # windows are whole days before this, so the same call gives the same window
+
+
 def window(days_ago: int = 2) -> dict[str, Any]:
-    start = now_ms() - days_ago * DAY_MS
+    start = NOW - days_ago * DAY_MS
     return on_demand(start, start + DAY_MS)
 
 
@@ -57,22 +60,27 @@ def update(client: Any, export: Export, execution: dict[str, Any]) -> None:
 
 
 def test_job_duration_seconds_sets_how_long_a_job_runs(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    # Given 0.4 s jobs (no time scaling)
-    _, _, client = setup(job_duration_seconds=0.4, time_scale=1.0)
+    # Given 0.3 s jobs, except assets which take a minute (no time scaling)
+    _, ctl, client = setup(job_duration_seconds=0.3, time_scale=1.0, job_duration_by_object_type={"_asset": 60.0})
 
-    # When a job starts
-    began = time.monotonic()
+    # When a profile job and an asset job start
     create_export(client, kms_key_arn, f"s3://{bucket}", execution=window())
+    create_export(client, kms_key_arn, f"s3://{bucket}", name="di-asset", object_type="_asset", execution=window())
 
-    # Then it is IN_PROGRESS at first and COMPLETED after about 0.4 s
-    assert last_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"] == "IN_PROGRESS"
-    wait_status(client, "di-profile")
-    assert 0.35 <= time.monotonic() - began < 2.0
+    # Then the minute-long job is IN_PROGRESS right after it started, and still is once the short one COMPLETED
+    assert last_status(client, "di-asset")["LastExecutionStatus"]["ExecutionStatus"] == "IN_PROGRESS"
+    assert wait_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"] == "COMPLETED"
+    assert last_status(client, "di-asset")["LastExecutionStatus"]["ExecutionStatus"] == "IN_PROGRESS"
+
+    # And the short job lasted at least its duration, as recorded
+    profile, asset = ctl.jobs()
+    assert (profile["durationSeconds"], asset["durationSeconds"]) == (0.3, 60.0)
+    assert profile["finishedTimeMs"] - profile["requestTimeMs"] >= 300
 
 
 def test_job_duration_by_object_type_overrides_the_default(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    # Given assets take 0.05 s and profiles 5 s
-    _, ctl, client = setup(job_duration_seconds=5.0, time_scale=1.0, job_duration_by_object_type={"_asset": 0.05})
+    # Given assets take 0.05 s and profiles a minute
+    _, ctl, client = setup(job_duration_seconds=60.0, time_scale=1.0, job_duration_by_object_type={"_asset": 0.05})
 
     # When both export
     create_export(client, kms_key_arn, f"s3://{bucket}", execution=window())
@@ -81,12 +89,12 @@ def test_job_duration_by_object_type_overrides_the_default(setup: Any, bucket: s
     # Then the asset job completes while the profile job still runs
     assert wait_status(client, "di-asset")["LastExecutionStatus"]["ExecutionStatus"] == "COMPLETED"
     assert last_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"] == "IN_PROGRESS"
-    assert {j["objectType"]: j["durationSeconds"] for j in ctl.jobs()} == {"_profile": 5.0, "_asset": 0.05}
+    assert {j["objectType"]: j["durationSeconds"] for j in ctl.jobs()} == {"_profile": 60.0, "_asset": 0.05}
 
 
 def test_update_while_in_progress_reject(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    # Given a running job and the default policy "reject"
-    _, ctl, client = setup(job_duration_seconds=5.0, time_scale=1.0)
+    # Given a running job (it never ends by itself) and the default policy "reject"
+    _, ctl, client = setup(never_ending_rate=1.0)
     export = create_export(client, kms_key_arn, f"s3://{bucket}", execution=window(3))
 
     # When updating, Then InvalidRequestException, and no second job
@@ -97,9 +105,7 @@ def test_update_while_in_progress_reject(setup: Any, bucket: str, kms_key_arn: s
 
 def test_update_while_in_progress_accept(setup: Any, bucket: str, kms_key_arn: str) -> None:
     # Given a running job and the policy "accept", with a quota of two jobs
-    _, ctl, client = setup(
-        job_duration_seconds=5.0, time_scale=1.0, update_while_in_progress="accept", max_concurrent_jobs=2
-    )
+    _, ctl, client = setup(never_ending_rate=1.0, update_while_in_progress="accept", max_concurrent_jobs=2)
     export = create_export(client, kms_key_arn, f"s3://{bucket}", execution=window(3))
 
     # When updating
@@ -114,8 +120,8 @@ def test_update_while_in_progress_accept(setup: Any, bucket: str, kms_key_arn: s
 
 
 def test_stale_status_seconds_keeps_showing_the_previous_job(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    # Given a completed first job and 0.5 s of staleness
-    _, _, client = setup(stale_status_seconds=0.5, time_scale=1.0, job_duration_seconds=0.05)
+    # Given a completed first job and a minute of staleness
+    _, ctl, client = setup(stale_status_seconds=60.0, time_scale=1.0, job_duration_seconds=0.05)
     first, second = window(3), window(2)
     export = create_export(client, kms_key_arn, f"s3://{bucket}", execution=first)
     wait_status(client, export.name)
@@ -123,12 +129,26 @@ def test_stale_status_seconds_keeps_showing_the_previous_job(setup: Any, bucket:
     # When the association is updated
     update(client, export, second)
 
-    # Then List still shows the previous job's status and ExecutionConfiguration for a while
+    # Then List still shows the previous job's status and ExecutionConfiguration
     stale = last_status(client, export.name)
     assert stale["ExecutionConfiguration"] == first
     assert stale["LastExecutionStatus"]["ExecutionStatus"] == "COMPLETED"
-    time.sleep(0.6)
+
+    # And once the staleness is over (knob lowered at run time), the new job
+    ctl.configure(stale_status_seconds=0)
     assert last_status(client, export.name)["ExecutionConfiguration"] == second
+
+
+def test_stale_status_ends_by_itself(setup: Any, bucket: str, kms_key_arn: str) -> None:
+    # Given 0.2 s of staleness after an Update
+    _, _, client = setup(stale_status_seconds=0.2, time_scale=1.0, job_duration_seconds=0.05)
+    export = create_export(client, kms_key_arn, f"s3://{bucket}", execution=window(3))
+    wait_status(client, export.name)
+    update(client, export, window(2))
+
+    # When that long has passed, Then List shows the new job
+    time.sleep(0.3)
+    assert last_status(client, export.name)["ExecutionConfiguration"] == window(2)
 
 
 def test_throttle_rate_raises_throttling_deterministically(setup: Any) -> None:
@@ -219,22 +239,27 @@ def test_records_per_file_chunks_the_output(setup: Any, s3: Any, bucket: str, km
 
 
 def test_time_scale_shrinks_every_duration(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    # Given 100 s jobs at time_scale 0.002 (0.2 s)
-    _, _ctl, client = setup(job_duration_seconds=100.0, time_scale=0.002)
+    # Given 100 s jobs, 50 s late files and 25 s file delays at time_scale 0.002
+    _, ctl, client = setup(job_duration_seconds=100.0, late_files_seconds=50, file_delay_seconds=25, time_scale=0.002)
 
-    # When a job runs, Then it completes in well under a second
-    began = time.monotonic()
+    # When a job runs
     create_export(client, kms_key_arn, f"s3://{bucket}", execution=window())
-    wait_status(client, "di-profile")
-    assert 0.15 <= time.monotonic() - began < 1.5
+    assert wait_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"] == "COMPLETED"
+
+    # Then its durations were scaled (0.2 s, 0.1 s, 0.05 s) and it lasted at least the scaled duration
+    (job,) = ctl.jobs()
+    assert (job["durationSeconds"], job["lateFilesSeconds"], job["fileDelaySeconds"]) == pytest.approx((0.2, 0.1, 0.05))
+    assert job["finishedTimeMs"] - job["requestTimeMs"] >= 200
 
 
 def test_now_ms_moves_the_emulator_clock(setup: Any, s3: Any, bucket: str, kms_key_arn: str) -> None:
     # Given the emulator clock set to 2024-06-07T17:50:23Z and an object updated on 2024-06-06
     _, ctl, client = setup()
     fake_now = 1_717_782_623_000
+    before = now_ms()
     config = ctl.configure(now_ms=fake_now)
-    assert abs(config["clock_offset_ms"] - (fake_now - now_ms())) < 5_000
+    after = now_ms()
+    assert fake_now - after <= config["clock_offset_ms"] <= fake_now - before
     ctl.seed(DOMAIN, "_profile", [{"id": "p1", "lastUpdated": fake_now - DAY_MS}])
 
     # When exporting "until now" from 2024-06-01
@@ -252,6 +277,7 @@ def test_now_ms_moves_the_emulator_clock(setup: Any, s3: Any, bucket: str, kms_k
 def test_clock_offset_ms_at_construction(setup: Any, kms_key_arn: str, bucket: str) -> None:
     # Given a clock one day in the past
     _, ctl, client = setup(clock_offset_ms=-DAY_MS)
+    before = now_ms()
 
     # Then a window ending in the real "now" minus one hour cannot start "until now" later than the emulator's now
     with pytest.raises(client.exceptions.InvalidRequestException, match="current time"):
@@ -260,12 +286,12 @@ def test_clock_offset_ms_at_construction(setup: Any, kms_key_arn: str, bucket: s
     client.create_data_integration_association(
         DataIntegrationIdentifier="other", DestinationURI=f"s3://{bucket}", ExecutionConfiguration=window(3)
     )
-    assert abs(ctl.jobs()[0]["requestTimeMs"] - (now_ms() - DAY_MS)) < 5_000
+    assert before - DAY_MS <= ctl.jobs()[0]["requestTimeMs"] <= now_ms() - DAY_MS
 
 
 def test_max_concurrent_jobs(setup: Any, bucket: str, kms_key_arn: str) -> None:
-    # Given a quota of one job and a running job
-    _, ctl, client = setup(max_concurrent_jobs=1, job_duration_seconds=1.0, time_scale=1.0)
+    # Given a quota of one job and a running job (it runs until the control API ends it)
+    _, ctl, client = setup(max_concurrent_jobs=1, never_ending_rate=1.0)
     create_export(client, kms_key_arn, f"s3://{bucket}", execution=window())
     create_data_integration(client, kms_key_arn, name="di-asset", object_type="_asset")
 
@@ -276,7 +302,7 @@ def test_max_concurrent_jobs(setup: Any, bucket: str, kms_key_arn: str) -> None:
         )
 
     # And once the running job has finished, the same request succeeds
-    ctl.wait_idle(timeout=10)
+    ctl.finish_job(ctl.jobs()[0]["id"])
     client.create_data_integration_association(
         DataIntegrationIdentifier="di-asset", DestinationURI=f"s3://{bucket}", ExecutionConfiguration=window()
     )
