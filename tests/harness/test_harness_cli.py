@@ -57,8 +57,8 @@ def test_serve_prints_outputs_and_endpoints_that_answer() -> None:
         assert line["Endpoint"].startswith("http://127.0.0.1:")
         credentials: dict[str, Any] = {
             "region_name": "us-east-1",
-            "aws_access_key_id": "x",
-            "aws_secret_access_key": "x",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
         }
         sfn = boto3.client("stepfunctions", endpoint_url=line["Endpoint"], **credentials)
         machines = sfn.list_state_machines()["stateMachines"]

@@ -28,6 +28,23 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
         "ServiceUnavailableException",
         "SlowDown",
+        # Credentials that expired between signing and arrival: the next attempt signs afresh.
+        "ExpiredTokenException",
+        "RequestExpired",
+    }
+)
+
+# Refusals that no retry fixes: a bad request, a missing permission, a key the service does not know.
+REFUSED_CODES = frozenset(
+    {
+        "InvalidRequestException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "ResourceNotFoundException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "IncompleteSignatureException",
+        "MissingAuthenticationTokenException",
     }
 )
 
@@ -66,6 +83,6 @@ def translated(operation: str) -> Iterator[None]:
             raise DataIntegrationQuotaExceeded(f"{operation}: {message}. {DATA_INTEGRATION_QUOTA_HINT}") from exc
         if code == "ResourceQuotaExceededException":
             raise ExportQuotaExceeded(f"{operation}: {message}") from exc
-        if code in {"InvalidRequestException", "AccessDeniedException", "ResourceNotFoundException"}:
+        if code in REFUSED_CODES:
             raise ExportRejected(f"{operation}: {code}: {message}") from exc
         raise
