@@ -17,7 +17,7 @@ from cpexport.clients.appintegrations import AppIntegrations
 from cpexport.clients.s3 import ExportBucket
 from cpexport.clients.state_table import StateTable
 from cpexport.config import get_settings
-from cpexport.errors import DataIntegrationConflict, DataIntegrationQuotaExceeded, ExportBusy
+from cpexport.errors import DataIntegrationConflict, DataIntegrationQuotaExceeded, ExportBusy, TransientServiceError
 from cpexport.exports import check_export, data_integration_name, start_export
 from cpexport.indexing import index_export, record_failure
 from cpexport.models import ExportResult, ExportTask, FailedExport, IndexingExport, PollingExport
@@ -236,4 +236,54 @@ def test_a_failure_of_ours_while_a_job_may_run_keeps_the_object_type_blocked(sta
                 window={"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"},
             )
         )
+    assert len(stack.emulator.jobs()) == 1
+
+
+@pytest.mark.parametrize("fault", ["InternalServiceError", "ThrottlingException", "connection_dropped"])
+@pytest.mark.parametrize("operation", ["CreateDataIntegrationAssociation", "UpdateDataIntegrationAssociation"])
+def test_an_error_after_the_job_started_is_retried_into_adopting_that_job_not_a_second_one(stack, fault, operation):
+    # Given (for Update) a first job already done, and a service that starts the next job but answers an error
+    start, check = load_handler("start_export"), load_handler("check_export")
+    if operation == "UpdateDataIntegrationAssociation":
+        until_indexed(load_handler("index_export"), until_finished(check, start(task_for())))
+    task = task_for(
+        executionArn=task_for()["executionArn"] + "-later",
+        requestKey="scheduled:2026-11-03T00:00:00Z",
+        window={"start": "2026-11-01T23:30:00Z", "end": "2026-11-02T23:30:00Z"},
+    )
+    stack.emulator.configure(
+        job_duration_seconds=1, fault_rules=[{"operation": operation, "fault": fault, "phase": "after", "count": 1}]
+    )
+    jobs_before = len(stack.emulator.jobs())
+
+    # When Start fails and the state machine retries it
+    with pytest.raises(TransientServiceError):
+        start(task)
+    retried = start(task)
+
+    # Then the retry adopts the job the failed call started: one job, and it is followed to the end
+    assert retried["status"] == "ADOPTED" and retried["window"] == task["window"]
+    assert len(stack.emulator.jobs()) == jobs_before + 1
+    assert until_finished(check, retried)["status"] == "COMPLETED"
+
+
+def test_an_error_after_effect_with_a_listing_that_does_not_show_the_job_yet_waits_instead_of_starting_another(stack):
+    # Given a Create that takes effect, answers an error, and a listing that leaves the new job out for a while
+    stack.emulator.configure(
+        job_duration_seconds=1,
+        empty_status_seconds=600,
+        fault_rules=[
+            {"operation": "CreateDataIntegrationAssociation", "fault": "InternalServiceError", "phase": "after"}
+        ],
+    )
+    start = load_handler("start_export")
+    with pytest.raises(TransientServiceError):
+        start(task_for())
+    # When the retry cannot see the job, Then it waits (the answer may have hidden a success)
+    with pytest.raises(ExportBusy, match="waiting for the service to show the job"):
+        start(task_for())
+    assert len(stack.emulator.jobs()) == 1
+    # and once the listing shows the job, the retry adopts it
+    stack.emulator.configure(empty_status_seconds=0, fault_rules=[])
+    assert start(task_for())["status"] == "ADOPTED"
     assert len(stack.emulator.jobs()) == 1

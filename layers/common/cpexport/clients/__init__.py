@@ -22,7 +22,8 @@ def client(service: str, attempts: int = 3) -> Any:
     `attempts=1` turns botocore's own retries off: for a call that starts something (an export job),
     a retry after an error that hid a success would be refused or start a second job.
     """
-    config = Config(retries={"mode": "standard", "max_attempts": attempts}, user_agent_extra=_USER_AGENT)
+    # total_max_attempts counts the first call; botocore's `max_attempts` would count only retries.
+    config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, user_agent_extra=_USER_AGENT)
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 
