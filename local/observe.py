@@ -107,10 +107,13 @@ class PipelineObserver:
         body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
         return [json.loads(line) for line in body.splitlines() if line.strip()]
 
+    def manifest_files(self, manifest_key: str) -> list[dict[str, Any]]:
+        """The files a manifest lists (`key`, `size`, `etag`, `records`): its summary names the JSON Lines list."""
+        return self.records(self.read_json(manifest_key)["fileList"])
+
     def manifest_records(self, manifest_key: str) -> list[dict[str, Any]]:
         """Every record of the files a manifest lists."""
-        manifest = self.read_json(manifest_key)
-        return [record for file in manifest["files"] for record in self.records(file["key"])]
+        return [record for file in self.manifest_files(manifest_key) for record in self.records(file["key"])]
 
     def exported_versions(self, domain_name: str, object_type: str) -> set[Version]:
         """Every object version exported for an object type, read through the run index's manifests."""

@@ -134,13 +134,13 @@ def test_the_served_stack_exports_a_seeded_domain_and_the_next_run_only_what_cha
         )["Items"]
         return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
+    def lines(key):
+        body = s3.get_object(Bucket=served["ExportBucketName"], Key=key)["Body"].read()
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
     def exported(manifest_key):
         manifest = json.loads(s3.get_object(Bucket=served["ExportBucketName"], Key=manifest_key)["Body"].read())
-        return sorted(
-            json.loads(line)["id"]
-            for file in manifest["files"]
-            for line in s3.get_object(Bucket=served["ExportBucketName"], Key=file["key"])["Body"].read().splitlines()
-        )
+        return sorted(record["id"] for file in lines(manifest["fileList"]) for record in lines(file["key"]))
 
     first_batch = [{"id": f"a-{n}", "lastUpdated": day + n * 60_000} for n in range(40)]
     seed(first_batch)

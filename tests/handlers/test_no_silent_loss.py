@@ -6,6 +6,7 @@ functions where a test must choose the clock (a job adopted hours after it was s
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,13 @@ from cpexport.clients.appintegrations import AppIntegrations
 from cpexport.clients.s3 import ExportBucket
 from cpexport.clients.state_table import StateTable
 from cpexport.config import get_settings
-from cpexport.errors import DataIntegrationConflict, DataIntegrationQuotaExceeded, ExportBusy, TransientServiceError
+from cpexport.errors import (
+    DataIntegrationConflict,
+    DataIntegrationQuotaExceeded,
+    ExportBusy,
+    ExportFilesUnsettled,
+    TransientServiceError,
+)
 from cpexport.exports import check_export, data_integration_name, start_export
 from cpexport.indexing import index_export, record_failure
 from cpexport.models import ExportResult, ExportTask, FailedExport, IndexingExport, PollingExport
@@ -111,7 +118,7 @@ def _index(stack: Stack, checked: dict[str, Any], now: datetime) -> ExportResult
         )
         if isinstance(result, ExportResult):
             return result
-        state = result.to_wire()
+        state = result.to_wire()  # SETTLING, then READY
     raise AssertionError("files never settled")
 
 
@@ -287,3 +294,74 @@ def test_an_error_after_effect_with_a_listing_that_does_not_show_the_job_yet_wai
     stack.emulator.configure(empty_status_seconds=0, fault_rules=[])
     assert start(task_for())["status"] == "ADOPTED"
     assert len(stack.emulator.jobs()) == 1
+
+
+def _ready(stack: Stack, objects: int, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
+    """A COMPLETED job of `objects` profiles (40 per file), settled: what the Index's READY answer holds."""
+    reconfigure(monkeypatch, **env)
+    stack.emulator.seed(DOMAIN, "_profile", generate("_profile", objects, DAY1, DAY1 + 20 * HOUR, 7))
+    start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
+    state = until_finished(check, start(task_for()))
+    while state["status"] != "READY":
+        state = index(state)
+    return state
+
+
+def _as_item_batcher(stack: Stack, ready: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the Distributed Map hands its children: the ItemReader's listing, in ItemBatcher batches."""
+    counting = ready["counting"]
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=stack.bucket, Prefix=counting["prefix"])
+    items = [
+        {"Key": o["Key"], "Size": o["Size"], "ETag": o["ETag"]} for page in pages for o in page.get("Contents", [])
+    ]
+    size = counting["batchSize"]
+    return [{"Items": items[i : i + size], "BatchInput": counting} for i in range(0, len(items), size)]
+
+
+def test_a_large_job_is_counted_in_batches_and_its_manifest_lists_every_file_once(stack, monkeypatch):
+    # Given a settled job of 30 files, above the inline threshold
+    ready = _ready(stack, 1_200, monkeypatch, INLINE_INDEX_MAX_FILES="10")
+    assert ready["counting"]["mode"] == "distributed"
+    # When the Distributed Map's children count their batches (one retried) and Index finishes
+    count = load_handler("count_records")
+    batches = _as_item_batcher(stack, ready | {"counting": ready["counting"] | {"batchSize": 7}})
+    counted = [count(batch) for batch in batches]
+    assert count(batches[0]) == counted[0]  # a retried child rewrites its own part
+    result = load_handler("index_export")(ready | {"counted": counted})
+    # Then the manifest lists each file once, with its records, and the totals add up
+    manifest = stack.read_json(result["manifestKey"])
+    listed = [json.loads(line) for line in _read(stack, manifest["fileList"]).splitlines()]
+    assert len(listed) == len({f["key"] for f in listed}) == 30 == manifest["fileCount"]
+    assert sum(f["records"] for f in listed) == 1_200 == manifest["recordCount"] == result["records"]
+    assert manifest["counting"] == "distributed"
+
+
+def test_files_that_change_after_they_settled_are_never_indexed(stack, monkeypatch):
+    ready = _ready(stack, 200, monkeypatch)
+    boto3.client("s3").put_object(Bucket=stack.bucket, Key=ready["counting"]["prefix"] + "late-file", Body=b"{}\n")
+    with pytest.raises(ExportFilesUnsettled, match="changed while they were counted"):
+        load_handler("index_export")(ready)
+    assert stack.watermark("_profile") is None
+
+
+def test_with_record_counting_off_the_manifest_lists_files_and_bytes_without_reading_them(stack, monkeypatch):
+    ready = _ready(stack, 200, monkeypatch, COUNT_RECORDS="false")
+    assert ready["counting"]["mode"] == "listing"
+    result = load_handler("index_export")(ready)
+    manifest = stack.read_json(result["manifestKey"])
+    assert manifest["recordCount"] is None and manifest["fileCount"] == 5 and manifest["bytes"] > 0
+
+
+def _read(stack: Stack, key: str) -> str:
+    return boto3.client("s3").get_object(Bucket=stack.bucket, Key=key)["Body"].read().decode()
+
+
+def test_a_manifest_larger_than_one_upload_part_is_streamed_in_parts(stack):
+    # 9 MB of lines: more than one 8 MiB part, so the multipart path writes it
+    bucket = ExportBucket(stack.bucket)
+    line = b"x" * 1_000
+    written = bucket.write_lines("m/manifest.jsonl", (line for _ in range(9_000)), kms_key_arn=stack.kms_key_arn)
+    body = _read(stack, "m/manifest.jsonl")
+    assert written == 9_000 == len(body.splitlines())
+    head = boto3.client("s3").head_object(Bucket=stack.bucket, Key="m/manifest.jsonl")
+    assert head["ETag"].strip('"').endswith("-2")  # two parts

@@ -55,6 +55,9 @@ class Settings(BaseModel):
     index_settle_seconds: int = Field(default=60, ge=1)
     index_settle_attempts: int = Field(default=10, ge=1)
     count_records: bool = True
+    # Up to this many files a job's records are counted by the Index function itself; above it, by a
+    # Distributed Map (see `make bench` for where the two cross).
+    inline_index_max_files: int = Field(default=1000, ge=0)
 
     _split_domains = field_validator("domain_names", "object_types", mode="before")(_split_list)
 
@@ -99,6 +102,7 @@ _ENV_NAMES = {
     "index_settle_seconds": "INDEX_SETTLE_SECONDS",
     "index_settle_attempts": "INDEX_SETTLE_ATTEMPTS",
     "count_records": "COUNT_RECORDS",
+    "inline_index_max_files": "INLINE_INDEX_MAX_FILES",
 }
 
 

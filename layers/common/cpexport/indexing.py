@@ -1,27 +1,38 @@
-"""After a job: find its files, let them settle, write the manifest, record the run, then advance the watermark.
+"""After a job: find its files, let them settle, count them, write the manifest, record the run, then
+advance the watermark.
 
 The order is the guarantee: the watermark moves only after the job's files are listed (twice, a
-settle period apart, with the same answer), the manifest is written and the run is recorded, and
-only from the window's start to its end (no gap, no double advance). A failure records the run and
-leaves the watermark, so the next run covers the window again.
+settle period apart, with the same answer), counted and written to the manifest, and the run is
+recorded, and only from the window's start to its end (no gap, no double advance). A failure
+records the run and leaves the watermark, so the next run covers the window again.
 
 A job's files are found by what identifies the job, never by the indexer's own clock: its window
 (no two jobs of an object type share one, see `exports`) and the request time the service gave its
 folder, searched from the moment the ledger says the job was submitted.
+
+Scale: nothing here holds a job's file list in memory. Listings are streamed into a fingerprint;
+a large job's records are counted by a Distributed Map (one child per batch of files, see
+`count_batch`), whose children write manifest parts that `finish` streams into one JSON Lines
+manifest (a multipart upload), with a compact summary beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from cpexport.clients.s3 import ExportedFile
 from cpexport.clients.state_table import JobState, RunRecorded, StateTable
 from cpexport.config import Settings
 from cpexport.errors import ExportFilesUnsettled, WatermarkConflict
 from cpexport.models import (
+    BatchCount,
+    CountBatchInput,
+    Counting,
     ExecutionStatus,
     ExportResult,
     ExportStatus,
@@ -37,64 +48,80 @@ from cpexport.paths import domain_root, export_folder, manifest_key, render_stam
 # The service stamps a job's folder with its own clock when it accepts the request, after the
 # ledger recorded the submission; this allows for the two clocks to differ.
 REQUEST_CLOCK_SKEW = timedelta(minutes=15)
+# Files read at once while counting records (S3 reads are I/O bound).
+READ_THREADS = 8
+# A Distributed Map hands each child at most this many files (its input stays far below 256 KB).
+MAX_BATCH = 1000
+MIN_BATCH = 200
+# ...and the parent keeps at most this many batch answers in its state.
+MAX_BATCHES = 1000
+MANIFEST_FORMAT = "cpexport-manifest/2"
 
 
 class Bucket(Protocol):
+    bucket: str
+
     def list_folders(self, prefix: str, start_after: str | None = None) -> Iterable[str]: ...
     def list_files(self, prefix: str) -> Iterable[ExportedFile]: ...
     def has_files(self, prefix: str) -> bool: ...
     def count_lines(self, key: str) -> int: ...
+    def read_lines(self, key: str) -> Iterable[bytes]: ...
+    def write_lines(self, key: str, lines: Iterable[bytes], kms_key_arn: str | None = None) -> int: ...
     def put_json(self, key: str, document: Any, kms_key_arn: str | None = None) -> None: ...
 
 
-@dataclass(frozen=True)
-class JobFiles:
-    """The job's files, and the request folders (`yyyyMMddTHHmmss`) they were found in."""
-
-    request_stamps: list[str]
-    files: list[ExportedFile]
-
-    def listing(self) -> FileListing:
-        """What a later listing must equal for the files to count as settled."""
-        return FileListing(
-            request_stamps=self.request_stamps,
-            files=len(self.files),
-            bytes=sum(f.size for f in self.files),
-            last_key=max((f.key for f in self.files), default=None),
-        )
-
-
-def find_job_files(
+def find_request_stamps(
     bucket: Bucket, root: str, window: ExportWindow, object_type: str, submitted_at: datetime
-) -> JobFiles:
-    """Every file of the job that exported `window` for `object_type`.
+) -> list[str]:
+    """The request folders (`yyyyMMddTHHmmss`) that hold files of the job that exported `window`.
 
     Request folders are searched from the job's submission on; each is probed for the job's own
     `{start}-{end}/{objectType}/` folder. Windows are unique per object type, so what is found
     belongs to this job (if a submission ever ran twice, both copies are indexed: nothing is lost).
     """
     start_after = f"{root}{render_stamp(submitted_at - REQUEST_CLOCK_SKEW)}"
-    stamps: list[str] = []
-    files: list[ExportedFile] = []
+    stamps = []
     for folder in bucket.list_folders(root, start_after=start_after):
         stamp = folder[len(root) :].rstrip("/")
-        prefix = export_folder(root, stamp, window, object_type)
-        if bucket.has_files(prefix):
+        if bucket.has_files(export_folder(root, stamp, window, object_type)):
             stamps.append(stamp)
-            files.extend(bucket.list_files(prefix))
-    return JobFiles(request_stamps=stamps, files=sorted(files, key=lambda f: f.key))
+    return stamps
+
+
+def job_files(
+    bucket: Bucket, root: str, stamps: list[str], window: ExportWindow, object_type: str
+) -> Iterator[ExportedFile]:
+    """Every file of the job, folder after folder, in key order, streamed."""
+    for stamp in stamps:
+        yield from bucket.list_files(export_folder(root, stamp, window, object_type))
+
+
+def fingerprint(stamps: list[str], files: Iterable[ExportedFile]) -> FileListing:
+    """Count, size and last key of a streamed listing: equal fingerprints a settle period apart = settled."""
+    count, size, last = 0, 0, None
+    for file in files:
+        count, size = count + 1, size + file.size
+        last = file.key if last is None or file.key > last else last
+    return FileListing(request_stamps=stamps, files=count, bytes=size, last_key=last)
 
 
 def index_export(
     export: IndexingExport, settings: Settings, bucket: Bucket, state: StateTable, now: datetime | None = None
 ) -> ExportResult | IndexingExport:
-    """Index a COMPLETED job once its files have settled; until then, say how long to wait."""
+    """One step of indexing a COMPLETED job: settle its files, or (READY) finish the index."""
     now = now or datetime.now(UTC)
+    if export.status == "READY":
+        return finish(export, settings, bucket, state, now)
+    return settle(export, settings, bucket, state)
+
+
+def settle(export: IndexingExport, settings: Settings, bucket: Bucket, state: StateTable) -> IndexingExport:
+    """List the job's files; until two listings a settle period apart agree, say how long to wait."""
     root = domain_root(settings.export_prefix, settings.account_id, export.domain_name)
     job = state.get_job(export.domain_name, export.object_type, export.window)
     submitted_at = job.submitted_at if job is not None else export.requested_at
-    found = find_job_files(bucket, root, export.window, export.object_type, submitted_at)
-    listing = found.listing()
+    stamps = find_request_stamps(bucket, root, export.window, export.object_type, submitted_at)
+    listing = fingerprint(stamps, job_files(bucket, root, stamps, export.window, export.object_type))
     if export.listing != listing:
         if export.settle_attempt >= settings.index_settle_attempts:
             raise ExportFilesUnsettled(
@@ -111,43 +138,143 @@ def index_export(
                 "status": "SETTLING",
             }
         )
-    return _index_settled(export, found, root, settings, bucket, state, now)
+    return export.model_copy(update={"status": "READY", "counting": counting_plan(export, listing, root, settings)})
 
 
-def _index_settled(
-    export: IndexingExport,
-    found: JobFiles,
-    root: str,
-    settings: Settings,
-    bucket: Bucket,
-    state: StateTable,
-    now: datetime,
+def counting_plan(export: IndexingExport, listing: FileListing, root: str, settings: Settings) -> Counting:
+    """Count here, in a Distributed Map, or not at all (record counting switched off)."""
+    stamp = listing.request_stamps[0] if listing.request_stamps else render_stamp(export.requested_at)
+    base = manifest_key(root, stamp, export.window, export.object_type).removesuffix(".json")
+    mode: Literal["inline", "distributed", "listing"]
+    if not settings.count_records:
+        mode = "listing"
+    elif listing.files <= settings.inline_index_max_files or len(listing.request_stamps) != 1:
+        # Small jobs are faster here; a job written twice (two request folders) is rare: counted here.
+        mode = "inline"
+    else:
+        mode = "distributed"
+    batch = min(MAX_BATCH, max(MIN_BATCH, -(-listing.files // MAX_BATCHES)))
+    return Counting(
+        mode=mode,
+        bucket=settings.export_bucket_name,
+        prefix=export_folder(root, stamp, export.window, export.object_type),
+        parts_prefix=f"{base}.parts/",
+        batch_size=batch,
+    )
+
+
+def count_files(bucket: Bucket, files: Iterable[ExportedFile], count_records: bool) -> Iterator[dict[str, Any]]:
+    """Manifest lines (`key`, `size`, `etag`, `records`) in listing order, files read `READ_THREADS` at a time."""
+    if not count_records:
+        for file in files:
+            yield {"key": file.key, "size": file.size, "etag": file.etag, "records": None}
+        return
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        window: list[tuple[ExportedFile, Any]] = []
+        for file in files:
+            window.append((file, pool.submit(bucket.count_lines, file.key)))
+            if len(window) >= READ_THREADS * 4:
+                done, future = window.pop(0)
+                yield {"key": done.key, "size": done.size, "etag": done.etag, "records": future.result()}
+        for done, future in window:
+            yield {"key": done.key, "size": done.size, "etag": done.etag, "records": future.result()}
+
+
+def count_batch(batch: CountBatchInput, bucket: Bucket, kms_key_arn: str | None) -> BatchCount:
+    """A Distributed Map child: count the records of its files and write their manifest part.
+
+    The part's name derives from the batch's first key, so a retried child overwrites its own part.
+    """
+    files = [
+        ExportedFile(key=str(item["Key"]), size=int(item["Size"]), etag=str(item.get("ETag", "")).strip('"'))
+        for item in batch.items
+    ]
+    totals = {"files": 0, "bytes": 0, "records": 0}
+
+    def lines() -> Iterator[bytes]:
+        for entry in count_files(bucket, files, count_records=True):
+            totals["files"] += 1
+            totals["bytes"] += entry["size"]
+            totals["records"] += entry["records"]
+            yield json.dumps(entry, separators=(",", ":")).encode()
+
+    part = f"{batch.batch_input.parts_prefix}{hashlib.sha256(files[0].key.encode()).hexdigest()[:20]}.jsonl"
+    bucket.write_lines(part, lines(), kms_key_arn=kms_key_arn)
+    return BatchCount(part=part, **totals)
+
+
+def finish(
+    export: IndexingExport, settings: Settings, bucket: Bucket, state: StateTable, now: datetime
 ) -> ExportResult:
-    files = found.files
-    records = sum(bucket.count_lines(file.key) for file in files) if settings.count_records else None
-    size = sum(file.size for file in files)
-    stamp = found.request_stamps[0] if found.request_stamps else render_stamp(export.requested_at)
-    key = manifest_key(root, stamp, export.window, export.object_type)
+    """Write the manifest (JSON Lines, streamed) and its summary, record the run, advance the watermark."""
+    counting, listing = export.counting, export.listing
+    if counting is None or listing is None:
+        raise ValueError("finish needs a settled listing and a counting plan (status READY)")
+    root = domain_root(settings.export_prefix, settings.account_id, export.domain_name)
+    summary_key = f"{counting.parts_prefix.removesuffix('.parts/')}.json"
+    lines_key = f"{counting.parts_prefix.removesuffix('.parts/')}.jsonl"
+    totals = {"files": 0, "bytes": 0, "records": 0}
+
+    def tally(entries: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+        for entry in entries:
+            totals["files"] += 1
+            totals["bytes"] += entry["size"]
+            totals["records"] += entry["records"] or 0
+            yield json.dumps(entry, separators=(",", ":")).encode()
+
+    if counting.mode == "distributed":
+        parts = sorted(export.counted or [], key=lambda batch: batch.part)
+        bucket.write_lines(
+            lines_key, (line for part in parts for line in bucket.read_lines(part.part)), settings.kms_key_arn
+        )
+        totals = {key: sum(getattr(part, key) for part in parts) for key in totals}
+    else:
+        files = job_files(bucket, root, listing.request_stamps, export.window, export.object_type)
+        bucket.write_lines(
+            lines_key, tally(count_files(bucket, files, counting.mode == "inline")), settings.kms_key_arn
+        )
+    if (totals["files"], totals["bytes"]) != (listing.files, listing.bytes):
+        raise ExportFilesUnsettled(
+            f"{export.domain_name}/{export.object_type}: {totals['files']} files ({totals['bytes']} bytes) were "
+            f"indexed but {listing.files} ({listing.bytes} bytes) had settled: the job's files changed while "
+            "they were counted; the window is not indexed and the watermark stays"
+        )
+    records = totals["records"] if counting.mode != "listing" else None
     bucket.put_json(
-        key,
+        summary_key,
         {
+            "format": MANIFEST_FORMAT,
             "domainName": export.domain_name,
             "objectType": export.object_type,
             "window": export.window.to_wire(),
             "requestedAt": render_utc(export.requested_at),
-            "requestStamps": found.request_stamps,
+            "requestStamps": listing.request_stamps,
             "completedAt": render_utc(now),
             "executionArn": export.execution_arn,
             "correlationId": export.correlation_id,
             "dataIntegrationArn": export.data_integration_arn,
             "backfill": export.backfill,
-            "fileCount": len(files),
+            "fileCount": totals["files"],
             "recordCount": records,
-            "bytes": size,
-            "files": [{"key": f.key, "size": f.size, "etag": f.etag} for f in files],
+            "bytes": totals["bytes"],
+            "counting": counting.mode,
+            "fileList": lines_key,
         },
         kms_key_arn=settings.kms_key_arn,
     )
+    return _record_success(export, settings, state, now, summary_key, totals["files"], records, totals["bytes"])
+
+
+def _record_success(
+    export: IndexingExport,
+    settings: Settings,
+    state: StateTable,
+    now: datetime,
+    key: str,
+    files: int,
+    records: int | None,
+    size: int,
+) -> ExportResult:
     recorded = state.put_run(
         export.domain_name,
         export.object_type,
@@ -155,7 +282,7 @@ def _index_settled(
         export.request_key,
         _run_item(export.execution_arn, export.correlation_id, "SUCCEEDED", now)
         | {
-            "files": len(files),
+            "files": files,
             "records": records,
             "bytes": size,
             "manifestKey": key,
@@ -169,22 +296,21 @@ def _index_settled(
         export.window,
         JobState.COMPLETED,
         now,
-        found.request_stamps,
+        export.listing.request_stamps if export.listing else None,
         # What the next poll schedule learns from: only a job timed from its own submission.
         duration_seconds=None if export.adopted else export.poll.waited_seconds,
     )
     watermark = _advance(export, settings, state, now)
     state.release_lease(export.domain_name, export.object_type, export.window)
     logger.info(
-        "export indexed",
-        extra={"object_type": export.object_type, "files": len(files), "records": records, "bytes": size},
+        "export indexed", extra={"object_type": export.object_type, "files": files, "records": records, "bytes": size}
     )
     return ExportResult(
         domain_name=export.domain_name,
         object_type=export.object_type,
         window=export.window,
         status=ExportStatus.SUCCEEDED,
-        files=len(files),
+        files=files,
         records=records or 0,
         bytes=size,
         manifest_key=key,
@@ -262,7 +388,7 @@ def _settle_lease(failed: FailedExport, state: StateTable, now: datetime, timed_
         state.set_job_state(failed.domain_name, failed.object_type, failed.window, JobState.FAILED, now)
         state.release_lease(failed.domain_name, failed.object_type, failed.window)
         return
-    if failed.status in {ExecutionStatus.COMPLETED.value, "SETTLING"}:
+    if failed.status in {ExecutionStatus.COMPLETED.value, "SETTLING", "READY"}:
         # The job ended but could not be indexed: its window is exported again from the watermark.
         state.set_job_state(failed.domain_name, failed.object_type, failed.window, JobState.FAILED, now)
         state.release_lease(failed.domain_name, failed.object_type, failed.window)

@@ -307,14 +307,46 @@ class FileListing(Contract):
     last_key: str | None = None
 
 
-class IndexingExport(TrackedExport):
-    """What the Index state receives: a COMPLETED job, then (status SETTLING) the listing to compare with."""
+class Counting(Contract):
+    """How a settled job's records are counted: by this function (`inline`), by a Distributed Map over
+    the job's folder (`distributed`, one child per batch of files), or not at all (`listing`)."""
 
-    status: Literal["COMPLETED", "SETTLING"]
+    mode: Literal["inline", "distributed", "listing"]
+    bucket: str
+    prefix: str
+    parts_prefix: str
+    batch_size: int = Field(ge=1, le=1000)
+
+
+class BatchCount(Contract):
+    """One batch's answer: its totals and the manifest part it wrote (`part`)."""
+
+    files: int
+    bytes: int
+    records: int
+    part: str
+
+
+class CountBatchInput(Contract):
+    """One child of the Distributed Map: S3 listing items (as the ItemReader gives them) and where to write."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    items: list[dict[str, Any]] = Field(alias="Items", min_length=1)
+    batch_input: Counting = Field(alias="BatchInput")
+
+
+class IndexingExport(TrackedExport):
+    """What the Index states receive: a COMPLETED job, then (SETTLING) the listing to compare with, then
+    (READY) how it is counted and, after a Distributed Map, each batch's count (`counted`)."""
+
+    status: Literal["COMPLETED", "SETTLING", "READY"]
     status_message: str | None = None
     listing: FileListing | None = None
     settle_attempt: int = 0
     settle_seconds: int = 0
+    counting: Counting | None = None
+    counted: list[BatchCount] | None = None
 
 
 class ExportStatus(StrEnum):
