@@ -1,8 +1,9 @@
-"""Real handlers run in-process with their deployed environment, layers and a Lambda context."""
+"""Real handlers run in Lambda sandboxes (worker processes) with their deployed environment, layers and context."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -39,8 +40,6 @@ def test_environment_applies_during_import_and_is_restored_after(stack: OfflineS
 
     assert error is None
     assert payload["greetingAtImport"] == "hi"
-    import os
-
     assert "GREETING" not in os.environ
     assert "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
 
@@ -57,14 +56,17 @@ def test_layer_package_imports_and_context_is_lambda_like(stack: OfflineStack) -
     assert 25_000 < context["remaining_ms"] <= 30_000  # the function's Timeout is 30 s
 
 
-def test_two_functions_with_app_py_are_distinct_modules(stack: OfflineStack) -> None:
-    worker, _ = _invoke(stack, "WorkerFunction", {"action": "greet", "name": "x"})
+def test_two_functions_with_app_py_run_in_sandboxes_of_their_own(stack: OfflineStack) -> None:
+    worker, _ = _invoke(stack, "WorkerFunction", {"action": "sandbox"})
     poller, _ = _invoke(stack, "PollerFunction", {"target": 1})
 
-    assert worker["message"] == "hi, x"
     assert poller == {"target": 1, "polls": 1, "done": True}
-    handler_modules = [name for name in sys.modules if name.startswith("_offline_lambda_")]
-    assert len([name for name in handler_modules if name.endswith("_app")]) == 2
+    # The worker's app.py is the task root's module "app", in a process that is not this one
+    assert worker["module"] == "app" and worker["pid"] != os.getpid()
+    assert worker["cwd"].endswith("functions/worker")
+    assert stack.account.runtime.workers("WorkerFunction") == stack.account.runtime.workers("PollerFunction") == 1
+    # and no handler module was imported into the test process
+    assert not [name for name in sys.modules if name.startswith("_offline_lambda_") or name == "fixturelib"]
 
 
 def test_handler_exception_is_an_unhandled_function_error(stack: OfflineStack) -> None:
