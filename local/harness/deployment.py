@@ -169,7 +169,19 @@ def deploy(
         )
     except ClientError as error:
         raise DeploymentError(f"{stack_name}: {error}") from error
-    stack = _wait_stack(cfn, stack_name)
+    try:
+        _finish(account, deployment, _wait_stack(cfn, stack_name))
+    except BaseException:
+        # CloudFormation rolls a failed stack back: nothing of it stays in the account.
+        _roll_back(account, deployment)
+        raise
+    LOG.info("Deployed %s as %s in %.1fs", template_path, stack_name, time.monotonic() - started)
+    return deployment
+
+
+def _finish(account: OfflineAccount, deployment: Deployment, stack: dict[str, Any]) -> None:
+    stack_name = deployment.stack_name
+    cfn = account.client("cloudformation")
     for output in stack.get("Outputs", []):
         key, value = output["OutputKey"], output["OutputValue"]
         (deployment.hidden if key.startswith(HIDDEN_OUTPUT_PREFIX) else deployment.outputs)[key] = value
@@ -184,8 +196,16 @@ def deploy(
     _provision_skipped(account, deployment)
     for resource in deployment.resources.values():
         account.claim(resource.resource_type, resource.physical_id, stack_name)
-    LOG.info("Deployed %s as %s in %.1fs", template_path, stack_name, time.monotonic() - started)
-    return deployment
+
+
+def _roll_back(account: OfflineAccount, deployment: Deployment) -> None:
+    for resource in deployment.resources.values():
+        if resource.resource_type == "AWS::Lambda::Function":
+            account.runtime.unregister(resource.physical_id)
+    try:
+        account.client("cloudformation").delete_stack(StackName=deployment.stack_name)
+    except ClientError:
+        LOG.warning("rolling back %s failed", deployment.stack_name, exc_info=True)
 
 
 def _wait_stack(cfn: Any, stack_name: str, timeout: float = 120) -> dict[str, Any]:

@@ -378,6 +378,15 @@ class LambdaRuntime:
             self.functions[function_name] = function
             self._pools.setdefault(function_name, _FunctionPool(self.max_workers_per_function))
 
+    def unregister(self, function_name: str) -> None:
+        """Forget a function (its stack was rolled back or deleted) and stop its sandboxes."""
+        with self._lock:
+            self.functions.pop(function_name, None)
+            self._configs.pop(function_name, None)
+            pool = self._pools.pop(function_name, None)
+        if pool is not None:
+            _kill_later(pool.make_cold())
+
     def knows(self, function_name: str) -> bool:
         """Whether `function_name` (as deployed) has local code registered."""
         return function_name in self.functions

@@ -250,25 +250,33 @@ def _gate_hook(gate: RequestGate) -> Any:
             gate.admit(call, SignedRequest(access_key_id, verify, reject))
         except ServiceError as refused:
             raise _moto_error(refused, service, self.headers) from None
+        except HTTPException as moto_error:
+            # moto's signature and key errors are XML; JSON protocols need them as JSON to be parsed.
+            json_request = any(kind in str(self.headers.get("Content-Type") or "") for kind in _JSON_CONTENT)
+            if json_request and hasattr(moto_error, "to_json"):
+                raise moto_error.to_json() from None
+            raise
 
     return _authenticate_and_authorize_action
 
 
-def _moto_error(refused: ServiceError, service: str, headers: Any) -> HTTPException:
+def _moto_error(refused: ServiceError, service: str, headers: Any) -> Exception:
     """The refusal rendered the way the service's protocol renders errors."""
     content_type = str(headers.get("Content-Type") or "")
     if service == "s3":
         from moto.s3.exceptions import S3ClientError
 
-        error: HTTPException = cast(HTTPException, S3ClientError(refused.code, refused.message))
-    elif any(kind in content_type for kind in _JSON_CONTENT) or service in ("lambda", "scheduler"):
+        # moto's S3 serializes its own ServiceException subclasses (S3 XML); the status comes from it.
+        return S3ClientError(refused.code, refused.message)
+    error: Any
+    if any(kind in content_type for kind in _JSON_CONTENT) or service in ("lambda", "scheduler"):
         error = JsonRESTError(refused.code, refused.message)
     else:
         from moto.core.exceptions import _RESTError
 
         error = _RESTError(refused.code, refused.message)
     error.code = refused.status
-    return error
+    return cast(Exception, error)
 
 
 # ---------------------------------------------------------------------------------- interpreter credentials

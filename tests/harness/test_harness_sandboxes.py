@@ -18,7 +18,7 @@ from local.harness.lambda_runtime import (
     LocalFunction,
 )
 
-HANDLERS = '''
+HANDLERS = """
 import os, sys, time, json
 CALLS = []
 print("init of", os.environ["AWS_LAMBDA_FUNCTION_NAME"])  # stdout during init: a log line
@@ -54,7 +54,7 @@ def handler(event, context):
     if action == "big":
         return "x" * (6 * 1024 * 1024 + 10)
     raise ValueError("unknown action " + str(action))
-'''
+"""
 
 
 def _config(name: str, timeout: int = 3, marker: str = "", handler: str = "app.handler") -> DeployedConfig:
