@@ -76,3 +76,20 @@ def test_handler_exception_is_an_unhandled_function_error(stack: OfflineStack) -
     assert payload["errorType"] == "PermanentError"
     assert payload["errorMessage"] == "cannot continue"
     assert any("app.py" in line for line in payload["stackTrace"])
+
+
+def test_a_handler_past_its_function_timeout_fails_as_sandbox_timedout(stack: OfflineStack) -> None:
+    # Given a function whose Timeout is 1 s, asked to work for 3 s
+    payload, error = _invoke(stack, "SleepyFunction", {"action": "sleep", "seconds": 3})
+
+    # Then Lambda's answer is the timeout error
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+
+    # and the state machine sees it under that name (its Catch matches Sandbox.Timedout)
+    result = stack.run_execution({"action": "sleep", "seconds": 3})
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"])["error"]["Error"] == "Sandbox.Timedout"
+    # while a handler within its Timeout is unaffected
+    assert _invoke(stack, "SleepyFunction", {"action": "sleep", "seconds": 0.1}) == ({"slept": 0.1}, None)
