@@ -237,6 +237,11 @@ class OfflineAccount:
         """Record which stack created a named resource (for conflict messages)."""
         self._owners[(resource_type, physical_id)] = stack_name
 
+    def release(self, resource_type: str, physical_id: str, stack_name: str) -> None:
+        """Forget a resource of a deleted stack."""
+        if self._owners.get((resource_type, physical_id)) == stack_name:
+            del self._owners[(resource_type, physical_id)]
+
     def owner_of(self, resource_type: str, physical_id: str) -> str | None:
         """The stack that created a resource of that type and physical id, if known."""
         return self._owners.get((resource_type, physical_id))

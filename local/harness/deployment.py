@@ -198,6 +198,18 @@ def _finish(account: OfflineAccount, deployment: Deployment, stack: dict[str, An
         account.claim(resource.resource_type, resource.physical_id, stack_name)
 
 
+def remove(account: OfflineAccount, deployment: Deployment) -> None:
+    """Delete a deployed stack: what the harness provisioned, then the CloudFormation stack."""
+    scheduler = account.client("scheduler")
+    for resource in deployment.of_type("AWS::Scheduler::Schedule"):
+        planned = next(r for r in deployment.plan.skipped if r.logical_id == resource.logical_id)
+        group = str(planned.resolve(deployment.hidden).get("GroupName") or "default")
+        scheduler.delete_schedule(Name=resource.physical_id, GroupName=group)
+    for resource in deployment.resources.values():
+        account.release(resource.resource_type, resource.physical_id, deployment.stack_name)
+    _roll_back(account, deployment)
+
+
 def _roll_back(account: OfflineAccount, deployment: Deployment) -> None:
     for resource in deployment.resources.values():
         if resource.resource_type == "AWS::Lambda::Function":

@@ -341,6 +341,7 @@ def _start_execution(original: Any) -> Any:
     return start_execution
 
 
+@functools.wraps(s3_models.FakeBucket.get_permission)
 def _bucket_permission_left_to_the_gate(bucket: Any, action: str, resource: str) -> Any:
     """Neutral: the request gate has already evaluated the bucket policy, with the caller."""
     from moto.iam.access_control import PermissionResult

@@ -20,7 +20,7 @@ from typing import Any
 
 from local.harness import executions
 from local.harness.account import DEFAULT_ACCOUNT_ID, OfflineAccount
-from local.harness.deployment import Deployment, StackResource, TemplateCustomizer, deploy
+from local.harness.deployment import Deployment, StackResource, TemplateCustomizer, deploy, remove
 from local.harness.firing import Delivery, DeliveryFailed, execution_name
 from local.harness.lambda_runtime import CrashAfterSideEffect, InvocationRecord
 from local.harness.triggers import scheduled_event, target_input
@@ -182,10 +182,12 @@ class DeployedStack:
         targets (SQS ...) are moto's. Executions a concurrent PutEvents starts meanwhile count too.
         """
         triggers = self.account.triggers
+        mine = {m.physical_id for m in self.deployment.of_type("AWS::StepFunctions::StateMachine")}
         with _put_events_lock:
             first = len(triggers.rule_executions)
             response: dict[str, Any] = self.client("events").put_events(Entries=entries)
-            return PutEventsResult(list(triggers.rule_executions[first:]), response)
+            started = [arn for arn in triggers.rule_executions[first:] if _machine_of(arn) in mine]
+            return PutEventsResult(started, response)
 
     # ----------------------------------------------------------------- Lambda sandboxes
     def crash_after_side_effect(self, function: str, fault: CrashAfterSideEffect | None) -> None:
@@ -199,6 +201,12 @@ class DeployedStack:
 
 
 _put_events_lock = threading.Lock()
+
+
+def _machine_of(execution_arn: str) -> str:
+    # arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME -> the state machine's ARN
+    parts = execution_arn.split(":")
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
 
 
 def _refuse_disabled(logical_id: str, state: str, force: bool) -> None:
@@ -385,6 +393,11 @@ class OfflineStack(DeployedStack):
         other = DeployedStack(self.account, deployment)
         self.others.append(other)
         return other
+
+    def remove_stack(self, other: DeployedStack) -> None:
+        """Delete a stack added with `add_stack` (its resources and sandboxes)."""
+        remove(self.account, other.deployment)
+        self.others.remove(other)
 
     # ----------------------------------------------------------------- account-wide facts
     @property
