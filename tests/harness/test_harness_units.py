@@ -125,3 +125,36 @@ def test_packaging_uploads_code_without_caches_and_inlines_definitions(tmp_path:
     assert zipfile.ZipFile(BytesIO(uploads["Fn"])).namelist() == ["app.py"]
     assert zip_folder(tmp_path / "fn") == uploads["Fn"]  # deterministic
     assert template["Resources"]["Fn"]["Properties"]["CodeUri"] == "fn/"  # input untouched
+
+
+def test_the_emulator_gets_the_authorizer_once_its_constructor_takes_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import local.emulator
+    from local.harness.servers import start_emulator
+
+    received: dict[str, Any] = {}
+
+    class EmulatorWithAuthorizer:
+        def __init__(self, *, authorizer: Any = None, **options: Any) -> None:
+            received.update(options, authorizer=authorizer)
+            self.url = "http://127.0.0.1:1"
+
+        def start(self) -> None:
+            received["started"] = True
+
+    class EmulatorWithout(EmulatorWithAuthorizer):
+        def __init__(self, **options: Any) -> None:
+            received.clear()
+            received.update(options)
+
+    authorizer = object()
+    monkeypatch.setattr(local.emulator, "EmulatorServer", EmulatorWithAuthorizer)
+    start_emulator(
+        s3_endpoint_url="http://s3", region="us-east-1", account_id="1", port=0, config={}, authorizer=authorizer
+    )
+    assert received["authorizer"] is authorizer and received["started"] and received["host"] == "127.0.0.1"
+
+    monkeypatch.setattr(local.emulator, "EmulatorServer", EmulatorWithout)
+    start_emulator(
+        s3_endpoint_url="http://s3", region="us-east-1", account_id="1", port=0, config={}, authorizer=authorizer
+    )
+    assert "authorizer" not in received and received["started"]
