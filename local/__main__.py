@@ -1,12 +1,14 @@
 """Command line of the offline stack: `python -m local <command>`.
 
     python -m local serve [--template template.yaml] [--port P] [--emulator-port P]
-                          [--time-scale F] [--param Key=Value ...]
+                          [--time-scale F] [--param Key=Value ...] [--no-iam] [--lambda-log FILE]
 
 `serve` deploys the template into an in-process moto server (plus the AppIntegrations emulator),
-prints exactly one JSON line on stdout (the stack's Outputs, "Endpoint" and
-"AppIntegrationsEndpoint"), then serves until SIGINT/SIGTERM. Everything else goes to stderr.
-Every server binds to 127.0.0.1.
+prints exactly one JSON line on stdout (the stack's Outputs, "Endpoint", "AppIntegrationsEndpoint",
+and the administrator's "AccessKeyId"/"SecretAccessKey"; `testing`/`testing` is that
+administrator too), then serves until SIGINT/SIGTERM. Everything else goes to stderr. Every server
+binds to 127.0.0.1. A taken port fails at once (exit code 2); a signal always stops it (a second
+one ends the process at once).
 
 New commands (e.g. `demo`) register a sub-parser in `build_parser` and a function in `COMMANDS`.
 """
@@ -16,10 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
-import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -51,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--stack-name", default="offline", help="CloudFormation stack name in moto")
     serve.add_argument("--no-emulator", action="store_true", help="do not start the AppIntegrations emulator")
+    serve.add_argument("--no-iam", action="store_true", help="turn IAM enforcement off (debugging only)")
+    serve.add_argument("--lambda-log", type=Path, default=None, help="write the handlers' output to this file")
 
     from local import demo as demo_module
 
@@ -59,19 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stopped(Exception):
+    """A signal asked `serve` to stop."""
+
+
 def serve(args: argparse.Namespace) -> int:
     """Deploy, print the one JSON line, serve until SIGINT/SIGTERM."""
+    from local.harness.servers import PortInUse
     from local.harness.stack import OfflineStack
 
-    # Handlers run in this process and may print (Powertools logs to stdout): from now on stdout
-    # is stderr, so the JSON line stays the only thing on the real stdout.
+    # Handlers and libraries may print: from now on stdout is stderr, so the JSON line stays the
+    # only thing on the real stdout.
     real_stdout = sys.stdout
     sys.stdout = sys.stderr
-    stopping = threading.Event()
+    signals = []
 
     def _stop(signum: int, _frame: Any) -> None:
+        signals.append(signum)
+        if len(signals) > 1:  # stopping hangs or the user insists: end now
+            os._exit(128 + signum)
         logging.getLogger("local").info("Signal %s: stopping", signum)
-        stopping.set()
+        raise _Stopped(signum)
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
@@ -84,18 +98,28 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         emulator_port=args.emulator_port,
         verbose=args.verbose,
+        enforce_iam=not args.no_iam,
+        lambda_log=args.lambda_log,
     )
-    with stack:
-        line = {
-            **stack.outputs,
-            "Endpoint": stack.endpoint_url,
-            "AppIntegrationsEndpoint": stack.appintegrations_endpoint_url,
-        }
-        real_stdout.write(json.dumps(line) + "\n")
-        real_stdout.flush()
-        while not stopping.wait(0.5):
-            pass
-    return 0
+    try:
+        with stack:
+            admin = stack.admin_credentials
+            line = {
+                **stack.outputs,
+                "Endpoint": stack.endpoint_url,
+                "AppIntegrationsEndpoint": stack.appintegrations_endpoint_url,
+                "AccessKeyId": admin.access_key_id,
+                "SecretAccessKey": admin.secret_access_key,
+            }
+            real_stdout.write(json.dumps(line) + "\n")
+            real_stdout.flush()
+            while True:
+                time.sleep(3600)  # a signal interrupts the sleep by raising _Stopped
+    except _Stopped:
+        return 0
+    except PortInUse as error:
+        print(f"python -m local serve: {error}", file=sys.stderr)
+        return 2
 
 
 def demo(args: argparse.Namespace) -> int:

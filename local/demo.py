@@ -8,18 +8,14 @@ Time is scaled (a 60 s Wait takes 0.6 s), so a simulated week runs in well under
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import sys
-import threading
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from local.emulator.synthetic import generate, mutate
 from local.harness.stack import OfflineStack
@@ -35,41 +31,11 @@ def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-class LambdaLogFilter(io.TextIOBase):
-    """Keeps the demo's own lines on the terminal and sends the handlers' JSON logs to a file.
-
-    The handlers run in this process (like Lambda, they write structured logs to stdout).
-    """
-
-    def __init__(self, terminal: TextIO, log: TextIO) -> None:
-        self.terminal, self.log = terminal, log
-        self._lock = threading.Lock()
-        self._pending = ""
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._pending += text
-            while "\n" in self._pending:
-                line, self._pending = self._pending.split("\n", 1)
-                target = self.log if line.startswith("{") else self.terminal
-                target.write(line + "\n")
-            return len(text)
-
-    def flush(self) -> None:
-        self.terminal.flush()
-        self.log.flush()
-
-
-@contextmanager
-def quiet_lambdas(log_path: Path) -> Iterator[None]:
+def fresh_lambda_log(log_path: Path) -> Path:
+    """An empty log file for the handlers' output: each Lambda sandbox writes its stdout/stderr there."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        original = sys.stdout
-        sys.stdout = LambdaLogFilter(original, log)  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            sys.stdout = original
+    log_path.write_text("")
+    return log_path
 
 
 class Demo:
@@ -181,7 +147,13 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> int:
         "ExportPrefix": "exports",
     }
     print("Deploying template.yaml into moto (offline) ...")
-    with OfflineStack(ROOT / "template.yaml", parameters, time_scale=time_scale, stack_name="demo") as stack:
+    with OfflineStack(
+        ROOT / "template.yaml",
+        parameters,
+        time_scale=time_scale,
+        stack_name="demo",
+        lambda_log=fresh_lambda_log(log_path),
+    ) as stack:
         observer = PipelineObserver(stack, name="demo")
         demo = Demo(stack, observer)
         print(f"  stack outputs: {json.dumps(stack.outputs, indent=None)[:300]}...")
@@ -256,8 +228,7 @@ def run(args: argparse.Namespace) -> int:
     # Known and harmless here: moto skips alarms/bucket policies; some handlers emit no metric.
     warnings.filterwarnings("ignore", message="Tried to parse")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with quiet_lambdas(args.log):
-        return run_demo(args.days, args.time_scale, args.log)
+    return run_demo(args.days, args.time_scale, args.log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,50 +1,73 @@
-"""The few moto 5.2.5 internals the harness replaces, in one place, each undone by `MotoPatches.remove`.
+"""The moto 5.2.5 internals the harness replaces, in one place, each undone by `MotoPatches.remove`.
 
-- `moto.awslambda_simple.models.LambdaSimpleBackend.invoke`: runs the real handler in-process
-  (moto's Docker-less backend only echoes the payload). moto's Step Functions interpreter reads
-  `x-amz-function-error` and takes the `errorType` of the body as the ASL error name
-  (`StateTaskLambda._from_error` and `StateTaskServiceLambda._from_error`), so a Python exception
-  class name is what `Retry`/`Catch` match, as on AWS.
-- `moto.stepfunctions.parser.asl.component.state.wait.wait_function.WaitFunction._wait_interval`:
-  Wait states sleep `seconds * time_scale`. The original works in whole seconds (`int()` of the
-  time waited, then re-waits the remainder), so a float scale cannot be passed through it.
-- `moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time`: the module's `time`
-  is swapped for a proxy whose `sleep` is scaled, which scales every Retry interval
-  (`RetrierDecl._eval_body` calls `time.sleep(interval_seconds)`).
+- `moto.awslambda_simple.models.LambdaSimpleBackend.invoke`: runs the real handler in a Lambda
+  sandbox (moto's Docker-less backend only echoes the payload). moto's Step Functions interpreter
+  reads `x-amz-function-error` and takes the `errorType` of the body as the ASL error name, so a
+  Python exception class name is what `Retry`/`Catch` match, as on AWS.
+- `moto.core.authorization.ActionAuthenticatorMixin._authenticate_and_authorize_action`: every
+  request of every service (moto's S3 and non-S3 paths both end here) goes through the harness's
+  `RequestGate`: SigV4 with the caller's real secret, authorization against the *real* resource
+  ARN(s) with `local.iam` (moto's own check uses resource `*` for all but S3 and only knows
+  StringEquals), dependent KMS permissions, and service limits.
+- `moto.s3.models.FakeBucket.get_permission`: moto's S3 evaluated bucket policies itself with the
+  evaluator that ignores unknown condition operators, so `Deny ... Bool aws:SecureTransport false`
+  denied every request; the gate evaluates bucket policies (with the caller), so this answers neutral.
+- `boto_client_for` as imported by each module of moto's Step Functions interpreter: its clients
+  used the fixed keys "ak"/"sk"; they now carry the executing state machine's role credentials
+  (the `StateCredentials.role_arn` each call site passes, by default the execution's RoleArn), so a
+  Lambda task whose invoke permission is missing fails with AccessDenied, as on AWS.
+- `StepFunctionsParserBackend.start_execution`: an unnamed execution gets a UUID (moto named it
+  "None"); an input over 256 KB is rejected as AWS's validation does.
+- `WaitFunction._wait_interval` and the retrier module's `time`: Wait states and Retry intervals
+  sleep `seconds * time_scale` (the original waits whole seconds only).
+- `moto.events.models.Rule.send_to_targets`: a state machine target is handed to a callback (the
+  harness starts it with the target's role, retries, dead-letters); DISABLED and pattern-less rules
+  no longer match put events; other targets still go to moto's code.
+- `moto.cloudformation.parsing.parse_condition`: `Fn::Equals` compares the values as CloudFormation
+  does, as text; moto turned a `Number` parameter into an int, so `!Equals [!Ref Minutes, "0"]`
+  was false for "0".
+- `physical_resource_id` added to `EventBus` and `LayerVersion`, which lack it, so `Ref` returns
+  what it returns on AWS.
 
-- `moto.events.models.Rule.send_to_targets`: moto raises NotImplementedError for a state machine
-  target, and matches events against DISABLED rules and pattern-less (scheduled) rules. The
-  replacement skips those rules as AWS does and hands state machine targets to a callback (the
-  OfflineStack starts the execution); other targets (SQS, logs ...) still go to moto's code. So
-  PutEvents from anywhere (tests, handlers, an ASL `events:putEvents` task) reaches the state machine.
-- `physical_resource_id` added to `moto.events.models.EventBus` (the bus name) and
-  `moto.awslambda.models.LayerVersion` (the layer version ARN), which lack it: moto's `Ref` then
-  returned the model object itself, so a Rule with `EventBusName: !Ref Bus` crashed create_stack
-  and a layer's physical id was empty. These are what `Ref` returns on AWS. (moto's CloudFormation
-  still ignores a function's `Layers`; the in-process runtime takes layers from the template.)
-
-`tests/harness/test_harness_moto_internals.py` asserts these still exist with these signatures
-(the replacements carry `__wrapped__`, so the originals can be checked while patched).
+`tests/harness/test_harness_moto_internals.py` asserts each still exists with the signature and the
+source lines relied on (the replacements carry `__wrapped__`, so originals can be checked while patched).
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import importlib
+import json
 import logging
+import pkgutil
+import sys
 import time
 import types
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn, cast
+from urllib.parse import urlparse
 
 from moto.awslambda import models as lambda_models
 from moto.awslambda_simple import models as lambda_simple_models
+from moto.cloudformation import parsing as cfn_parsing
+from moto.core import authorization
+from moto.core.exceptions import JsonRESTError
 from moto.events import models as events_models
+from moto.s3 import models as s3_models
+from moto.stepfunctions.parser import models as sfn_parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.utils import boto_client
+from werkzeug.exceptions import HTTPException
 
-from local.harness.lambda_runtime import DeployedConfig, LocalLambdaRuntime
+from local.harness.lambda_runtime import DeployedConfig, LambdaRuntime
+from local.iam.errors import ServiceError
+from local.iam.gate import RequestGate, SignedRequest
+from local.iam.operations import ApiCall
+from local.iam.principals import Credentials
 
 LOG = logging.getLogger("local.harness")
 
@@ -52,6 +75,7 @@ _MISSING = object()
 
 # Loggers that are loud for failures the state machine handles (Catch), or for every request.
 _NOISY_LOGGERS = ("moto.stepfunctions.parser", "werkzeug")
+STATE_MACHINE_INPUT_LIMIT = 262144  # characters, the StartExecution `input` constraint of the API model
 
 
 class _ScaledTime(types.SimpleNamespace):
@@ -88,7 +112,7 @@ def _scaled_wait(scale: float) -> Any:
     return _wait_interval
 
 
-StateMachineTarget = Callable[[Any, dict[str, Any], dict[str, Any]], None]
+StateMachineTarget = Callable[[Any, dict[str, Any], dict[str, Any]], object]
 """Called with (moto Rule, target dict, moto's event dict) for each state machine target hit."""
 
 
@@ -113,7 +137,7 @@ def _send_to_targets(deliver: StateMachineTarget) -> Any:
                     deliver(rule, target, original_event)
                 except Exception:
                     # A failed target does not fail PutEvents on AWS either.
-                    LOG.exception("Starting %s for rule %s failed", target.get("Arn"), rule.name)
+                    LOG.exception("Delivering to %s for rule %s failed", target.get("Arn"), rule.name)
         if others:
             # A copy with only the targets moto knows, so concurrent requests see the rule intact.
             rest = copy.copy(rule)
@@ -124,11 +148,238 @@ def _send_to_targets(deliver: StateMachineTarget) -> Any:
     return send_to_targets
 
 
+# ---------------------------------------------------------------------------------- the request gate
+_JSON_CONTENT = ("application/x-amz-json", "application/json")
+
+
+def _parameters(response: Any, service: str, operation: str) -> dict[str, Any]:
+    """The request's parameters: query/form fields, and the JSON body of JSON protocols."""
+    params: dict[str, Any] = {}
+    for key, values in (getattr(response, "querystring", None) or {}).items():
+        params[key] = values[0] if isinstance(values, list) and len(values) == 1 else values
+    if service == "s3" or (service == "lambda" and operation.startswith("Invoke")):
+        return params  # the body is an object's data or an invocation payload
+    body = getattr(response, "raw_body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            params.update(parsed)
+    return params
+
+
+def _credential_scope(headers: Any) -> tuple[str | None, str, str]:
+    authorization_header = headers.get("Authorization") or ""
+    scope = authorization_header.partition("Credential=")[2].partition(",")[0]
+    parts = scope.split("/")
+    if len(parts) < 4:
+        return None, "", ""
+    return parts[0], parts[2], parts[3]
+
+
+class _KeyView:
+    """What moto's signature check asks of an access key: its credentials."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def create_credentials(self) -> Any:
+        from botocore.credentials import Credentials as BotocoreCredentials
+
+        c = self._credentials
+        return BotocoreCredentials(c.access_key_id, c.secret_access_key, c.session_token)
+
+
+def _signature_checker(response: Any, iam_request_cls: type, region: str, service: str) -> Any:
+    # moto's IAMRequest/S3IAMRequest, without the constructor that looks the key up in moto's IAM:
+    # its signature computation and its service-specific errors are reused as they are.
+    checker: Any = object.__new__(iam_request_cls)
+    # As moto builds it in ActionAuthenticatorMixin._authenticate_and_authorize_action.
+    path = response.raw_path
+    query = urlparse(response.uri).query
+    if query:
+        path += "?" + query
+    checker._method = response.method
+    checker._path = path
+    # moto signs `raw_body or data`: a form POST's body lives in `data` (werkzeug parsed it), but
+    # moto's Lambda responses keep the headers there, which would be hashed as a form body.
+    form = "x-www-form-urlencoded" in str(response.headers.get("Content-Type") or "")
+    checker._data = response.data if service == "s3" or form else {}
+    checker._body = response.raw_body
+    checker._headers = response.headers
+    checker._region = region
+    checker._service = service
+    checker.account_id = response.current_account
+    return checker
+
+
+def _gate_hook(gate: RequestGate) -> Any:
+    original = authorization.ActionAuthenticatorMixin.__dict__["_authenticate_and_authorize_action"]
+
+    @functools.wraps(original)
+    def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        access_key_id, region, signing_name = _credential_scope(self.headers)
+        service = signing_name or str(getattr(self, "service_name", "") or "")
+        operation = str(self._get_action() or "")
+        call = ApiCall(
+            service=service,
+            operation=operation,
+            params=_parameters(self, service, operation),
+            path=str(getattr(self, "path", "") or ""),
+            headers={str(k): str(v) for k, v in self.headers.items()},
+            account_id=str(self.current_account),
+            region=region or str(getattr(self, "region", "")),
+            resource=resource if service == "s3" else None,
+            body=self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode(),
+        )
+        checker = _signature_checker(self, iam_request_cls, call.region, service)
+
+        def verify(credentials: Credentials) -> None:
+            checker._access_key = _KeyView(credentials)
+            checker.check_signature()
+
+        def reject() -> NoReturn:
+            checker._raise_invalid_access_key("InvalidId")
+            raise AssertionError("unreachable")
+
+        try:
+            gate.admit(call, SignedRequest(access_key_id, verify, reject))
+        except ServiceError as refused:
+            raise _moto_error(refused, service, self.headers) from None
+        except HTTPException as moto_error:
+            # moto's signature and key errors are XML; JSON protocols need them as JSON to be parsed.
+            json_request = any(kind in str(self.headers.get("Content-Type") or "") for kind in _JSON_CONTENT)
+            if json_request and hasattr(moto_error, "to_json"):
+                raise moto_error.to_json() from None
+            raise
+
+    return _authenticate_and_authorize_action
+
+
+def _moto_error(refused: ServiceError, service: str, headers: Any) -> Exception:
+    """The refusal rendered the way the service's protocol renders errors."""
+    content_type = str(headers.get("Content-Type") or "")
+    if service == "s3":
+        from moto.s3.exceptions import S3ClientError
+
+        # moto's S3 serializes its own ServiceException subclasses (S3 XML); the status comes from it.
+        return S3ClientError(refused.code, refused.message)
+    error: Any
+    if any(kind in content_type for kind in _JSON_CONTENT) or service in ("lambda", "scheduler"):
+        error = JsonRESTError(refused.code, refused.message)
+    else:
+        from moto.core.exceptions import _RESTError
+
+        error = _RESTError(refused.code, refused.message)
+    error.code = refused.status
+    return cast(Exception, error)
+
+
+# ---------------------------------------------------------------------------------- interpreter credentials
+RoleCredentials = Callable[[str], Credentials | None]
+"""The credentials of a state machine's role (None: unknown role; the call then fails unsigned-in)."""
+
+_INTERPRETER_PACKAGE = "moto.stepfunctions.parser.asl.component"
+
+
+def _interpreter_modules() -> list[types.ModuleType]:
+    # Every call site imported `boto_client_for` by name: import them all, then find the holders.
+    package = importlib.import_module(_INTERPRETER_PACKAGE)
+    for info in pkgutil.walk_packages(package.__path__, _INTERPRETER_PACKAGE + "."):
+        importlib.import_module(info.name)
+    original = boto_client.boto_client_for
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original
+    ]
+
+
+def _role_client_factory(credentials_of: RoleCredentials) -> Any:
+    original = boto_client.boto_client_for
+
+    @functools.wraps(original)
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        client = original(region=region, service=service, state_credentials=state_credentials)
+        role_arn = getattr(state_credentials, "role_arn", None)
+        credentials = credentials_of(str(role_arn)) if role_arn else None
+        if credentials is None:
+            return client
+        import boto3
+
+        # The same client moto builds, signed as the role instead of "ak"/"sk".
+        return boto3.client(  # type: ignore[call-overload]
+            service_name=service,
+            region_name=region,
+            endpoint_url=client.meta.endpoint_url,
+            config=client.meta.config,
+            **credentials.client_arguments(),
+        )
+
+    return boto_client_for
+
+
+def _start_execution(original: Any) -> Any:
+    @functools.wraps(original)
+    def start_execution(
+        backend: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
+    ) -> Any:
+        from moto.stepfunctions.exceptions import ValidationException
+
+        if execution_input is not None and len(str(execution_input)) > STATE_MACHINE_INPUT_LIMIT:
+            raise ValidationException(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {STATE_MACHINE_INPUT_LIMIT}"
+            )
+        # AWS names an unnamed execution with a UUID; moto used the string "None".
+        return original(backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    return start_execution
+
+
+@functools.wraps(s3_models.FakeBucket.get_permission)
+def _bucket_permission_left_to_the_gate(bucket: Any, action: str, resource: str) -> Any:
+    """Neutral: the request gate has already evaluated the bucket policy, with the caller."""
+    from moto.iam.access_control import PermissionResult
+
+    return PermissionResult.NEUTRAL
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def _parse_condition(original: Any) -> Any:
+    @functools.wraps(original)
+    def parse_condition(condition: Any, resources_map: Any, condition_map: dict[str, Any]) -> Any:
+        if isinstance(condition, dict) and next(iter(condition), None) == "Fn::Equals":
+            values = [
+                condition_map[value["Condition"]]
+                if isinstance(value, dict) and "Condition" in value
+                else cfn_parsing.clean_json(value, resources_map)
+                for value in condition["Fn::Equals"]
+            ]
+            return _as_text(values[0]) == _as_text(values[1])
+        return original(condition, resources_map, condition_map)
+
+    return parse_condition
+
+
 @dataclass
 class MotoPatches:
     """Installs the harness's replacements into moto's classes (process-wide) and removes them."""
 
-    runtime: LocalLambdaRuntime
+    runtime: LambdaRuntime
+    gate: RequestGate | None = None
+    role_credentials: RoleCredentials | None = None
     time_scale: float = 1.0
     verbose: bool = False
     on_state_machine_target: StateMachineTarget | None = None
@@ -140,6 +391,22 @@ class MotoPatches:
         if self._saved:
             raise RuntimeError("moto patches are already applied")
         self._replace(lambda_simple_models.LambdaSimpleBackend, "invoke", self._invoke_method())
+        if self.gate is not None:
+            self._replace(
+                authorization.ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _gate_hook(self.gate)
+            )
+        if self.role_credentials is not None:
+            factory = _role_client_factory(self.role_credentials)
+            for module in _interpreter_modules():
+                self._replace(module, "boto_client_for", factory)
+        self._replace(cfn_parsing, "parse_condition", _parse_condition(cfn_parsing.parse_condition))
+        if self.gate is not None:
+            self._replace(s3_models.FakeBucket, "get_permission", _bucket_permission_left_to_the_gate)
+        self._replace(
+            sfn_parser_models.StepFunctionsParserBackend,
+            "start_execution",
+            _start_execution(sfn_parser_models.StepFunctionsParserBackend.start_execution),
+        )
         if self.on_state_machine_target is not None:
             self._replace(events_models.Rule, "send_to_targets", _send_to_targets(self.on_state_machine_target))
         self._add_missing(events_models.EventBus, "physical_resource_id", property(lambda bus: bus.name))
@@ -201,6 +468,7 @@ class MotoPatches:
                 memory_size=int(function.memory_size),
                 environment=dict(function.environment_vars or {}),
                 region=function.region,
+                role_arn=str(function.role or ""),
             )
             result = runtime.invoke(config, body)
             if result.function_error:
@@ -208,3 +476,6 @@ class MotoPatches:
             return result.payload
 
         return invoke
+
+
+__all__ = ["MotoPatches", "StateMachineTarget"]

@@ -6,10 +6,11 @@ Three steps, all offline:
    (moto's S3), and a local `DefinitionUri` is inlined as `Definition`.
 2. `transform_template`: AWS's own `samtranslator` expands the SAM resources into CloudFormation,
    with managed policies taken from the translator's bundled list instead of IAM.
-3. `plan_deployment`: records what moto's CloudFormation cannot do by itself. moto neither applies
-   `DefinitionSubstitutions` nor creates `AWS::Scheduler::Schedule`; the values those need
-   (definition, substitutions, schedule target and input) are added to the template as hidden
-   Outputs, so moto's own intrinsic resolver (Ref, GetAtt, Sub, If, conditions) evaluates them.
+3. `plan_deployment`: records what moto's CloudFormation cannot do by itself. moto does not apply
+   `DefinitionSubstitutions` and skips some resource types (`AWS::Scheduler::Schedule`,
+   `AWS::S3::BucketPolicy`, `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm` ...); every
+   intrinsic those need is added to the template as a hidden Output, so moto's own resolver (Ref,
+   GetAtt, Sub, If, conditions) evaluates it, and `SkippedResource.resolve` rebuilds the properties.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import copy
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,18 +71,53 @@ class StateMachinePlan:
     role_output: str | None
     substitution_outputs: dict[str, str]
     machine_type: str = "STANDARD"
+    logging_output: str | None = None
+
+
+_OUTPUT_KEY = "__offline_output__"
+_CONDITION_KEY = "__offline_if__"
 
 
 @dataclass
-class SchedulePlan:
-    """An `AWS::Scheduler::Schedule` moto skips: the harness fires it on demand."""
+class SkippedResource:
+    """A resource moto's CloudFormation does not create: the harness creates it after `create_stack`.
+
+    `properties` is the template's Properties with every intrinsic replaced by a reference to the
+    hidden Output that resolves it; `exists_output` resolves only when the resource's Condition holds.
+    """
 
     logical_id: str
-    name: str
-    group_name: str
-    target_output: str
-    input_output: str | None
-    state_output: str | None = None
+    resource_type: str
+    properties: dict[str, Any]
+    exists_output: str
+
+    def deployed(self, outputs: dict[str, str]) -> bool:
+        """Whether the resource's Condition held (its hidden outputs exist)."""
+        return self.exists_output in outputs
+
+    def resolve(self, outputs: dict[str, str]) -> dict[str, Any]:
+        """The Properties with every intrinsic replaced by the value moto resolved."""
+        rebuilt: dict[str, Any] = _rebuild(self.properties, outputs)
+        return rebuilt
+
+
+def _rebuild(value: Any, outputs: dict[str, str]) -> Any:
+    if value == _NO_VALUE_MARK:
+        return _NO_VALUE
+    if isinstance(value, dict):
+        if _OUTPUT_KEY in value:
+            return outputs.get(value[_OUTPUT_KEY])
+        if _CONDITION_KEY in value:
+            output, when_true, when_false = value[_CONDITION_KEY]
+            return _rebuild(when_true if outputs.get(output) == "true" else when_false, outputs)
+        rebuilt = {key: _rebuild(item, outputs) for key, item in value.items()}
+        return {key: item for key, item in rebuilt.items() if item is not _NO_VALUE}
+    if isinstance(value, list):
+        return [item for item in (_rebuild(item, outputs) for item in value) if item is not _NO_VALUE]
+    return value
+
+
+_NO_VALUE = object()
 
 
 @dataclass
@@ -91,7 +127,11 @@ class DeploymentPlan:
     template: dict[str, Any]
     code: dict[tuple[str, str], LocalCode] = field(default_factory=dict)
     state_machines: list[StateMachinePlan] = field(default_factory=list)
-    schedules: list[SchedulePlan] = field(default_factory=list)
+    skipped: list[SkippedResource] = field(default_factory=list)
+
+    def skipped_of_type(self, resource_type: str) -> list[SkippedResource]:
+        """The skipped resources of one type."""
+        return [resource for resource in self.skipped if resource.resource_type == resource_type]
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -187,10 +227,25 @@ def _transforms(template: dict[str, Any]) -> list[str]:
     return [declared] if isinstance(declared, str) else list(declared)
 
 
-def plan_deployment(template: dict[str, Any], code: dict[tuple[str, str], LocalCode]) -> DeploymentPlan:
+def _is_intrinsic(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::"))
+    )
+
+
+def _is_scalar_branch(value: Any) -> bool:
+    return not isinstance(value, dict | list) or _is_intrinsic(value)
+
+
+def plan_deployment(
+    template: dict[str, Any], code: dict[tuple[str, str], LocalCode], skipped_types: Iterable[str] = ()
+) -> DeploymentPlan:
     """Add the hidden Outputs the harness needs after `create_stack` and describe what to do with them.
 
-    `template` is plain CloudFormation (after `transform_template`).
+    `template` is plain CloudFormation (after `transform_template`). Resources of `skipped_types`
+    are removed from the template (moto would only warn about them) and planned for the harness.
     """
     planned = copy.deepcopy(template)
     outputs: dict[str, Any] = planned.setdefault("Outputs", {}) or {}
@@ -206,6 +261,40 @@ def plan_deployment(template: dict[str, Any], code: dict[tuple[str, str], LocalC
         outputs[name] = output
         return name
 
+    def placeholders(value: Any, condition: str | None) -> Any:
+        if _is_intrinsic(value):
+            if "Ref" in value and value["Ref"] == "AWS::NoValue":
+                return _NO_VALUE_MARK
+            if "Fn::If" in value:
+                name, when_true, when_false = value["Fn::If"]
+                if not (_is_scalar_branch(when_true) and _is_scalar_branch(when_false)):
+                    chosen = hidden({"Fn::If": [name, "true", "false"]}, condition)
+                    return {
+                        _CONDITION_KEY: [
+                            chosen,
+                            placeholders(when_true, condition),
+                            placeholders(when_false, condition),
+                        ]
+                    }
+            return {_OUTPUT_KEY: hidden(value, condition)}
+        if isinstance(value, dict):
+            return {key: placeholders(item, condition) for key, item in value.items()}
+        if isinstance(value, list):
+            return [placeholders(item, condition) for item in value]
+        return value
+
+    kinds = set(skipped_types)
+    for logical_id in [name for name, r in planned.get("Resources", {}).items() if r.get("Type") in kinds]:
+        resource = planned["Resources"].pop(logical_id)
+        condition = resource.get("Condition")
+        plan.skipped.append(
+            SkippedResource(
+                logical_id=logical_id,
+                resource_type=str(resource["Type"]),
+                properties=placeholders(resource.get("Properties") or {}, condition),
+                exists_output=hidden("exists", condition),
+            )
+        )
     for logical_id, resource in planned.get("Resources", {}).items():
         kind = resource.get("Type")
         props = resource.get("Properties") or {}
@@ -221,21 +310,20 @@ def plan_deployment(template: dict[str, Any], code: dict[tuple[str, str], LocalC
                     role_output=hidden(props["RoleArn"], condition) if "RoleArn" in props else None,
                     substitution_outputs={name: hidden(value, condition) for name, value in substitutions.items()},
                     machine_type=str(props.get("StateMachineType", "STANDARD")),
-                )
-            )
-        elif kind == "AWS::Scheduler::Schedule":
-            target = props.get("Target") or {}
-            plan.schedules.append(
-                SchedulePlan(
-                    logical_id=logical_id,
-                    name=str(props.get("Name", logical_id)),
-                    group_name=str(props.get("GroupName", "default")),
-                    target_output=hidden(target.get("Arn"), condition),
-                    input_output=hidden(target["Input"], condition) if "Input" in target else None,
-                    state_output=hidden(props["State"], condition) if "State" in props else None,
+                    logging_output=(
+                        hidden(
+                            props["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"],
+                            condition,
+                        )
+                        if (props.get("LoggingConfiguration") or {}).get("Destinations")
+                        else None
+                    ),
                 )
             )
     return plan
+
+
+_NO_VALUE_MARK = {"__offline_no_value__": True}
 
 
 def substitute_definition(definition: str, substitutions: dict[str, Any], logical_id: str) -> str:

@@ -22,9 +22,10 @@ def deployed():
 def test_a_job_past_the_timeout_alerts_keeps_the_watermark_and_blocks_a_second_job(stack):
     stack, observer = stack
     objects = Seeder(stack, "slow").add("_profile", 20, DAY0, DAY0 + timedelta(hours=20), seed=21)
-    # 6 s here: longer than the timeout. And the service would accept an update while the job runs
-    # (the unknown behaviour made permissive), so only the pipeline itself can hold a second job back.
-    stack.emulator_control.configure(job_duration_seconds=600, update_while_in_progress="accept")
+    # 12 s here: longer than the timeout and than the first run (Lambda sandboxes start as real
+    # processes now). And the service would accept an update while the job runs (the unknown
+    # behaviour made permissive), so only the pipeline itself can hold a second job back.
+    stack.emulator_control.configure(job_duration_seconds=1200, update_while_in_progress="accept")
 
     timed_out = tick(stack, day=1)
 
@@ -36,6 +37,7 @@ def test_a_job_past_the_timeout_alerts_keeps_the_watermark_and_blocks_a_second_j
     assert [r["status"] for r in observer.runs("slow", "_profile")] == ["TIMED_OUT"]
 
     # The next day's run finds the first job still running: it waits instead of starting another
+    assert [job["status"] for job in stack.emulator_control.jobs()] == ["IN_PROGRESS"]
     stack.emulator_control.configure(job_duration_seconds=100)
     recovered = tick(stack, day=2, timeout=240)
     assert recovered["status"] == "SUCCEEDED", recovered

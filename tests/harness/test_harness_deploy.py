@@ -56,3 +56,25 @@ def test_functions_are_deployed_with_globals_merged(stack: OfflineStack) -> None
     # moto's CloudFormation drops a function's Layers; the harness takes them from the template
     # (see test_layer_package_imports_and_context_is_lambda_like).
     assert "Layers" not in worker or worker["Layers"] == []
+
+
+def test_resources_moto_skips_are_created_through_the_service_apis(stack: OfflineStack) -> None:
+    # The schedule (SAM ScheduleV2), with its role, input and state as SAM generated them
+    schedule = stack.client("scheduler").get_schedule(Name=stack.physical_id("WorkflowNightly"))
+    assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert schedule["Target"]["Arn"] == stack.state_machine_arn()
+    assert schedule["Target"]["RoleArn"].endswith(stack.physical_id("WorkflowNightlyRole"))
+    # the bucket policy, with its intrinsics resolved
+    policy = json.loads(stack.client("s3").get_bucket_policy(Bucket=stack.outputs["DataBucketName"])["Policy"])
+    assert policy["Statement"][0]["Resource"][1] == f"arn:aws:s3:::{stack.outputs['DataBucketName']}/*"
+    # the queue policy, naming the rule's real ARN
+    sqs = stack.client("sqs")
+    url = sqs.get_queue_url(QueueName=stack.physical_id("AuditQueue").rsplit("/", 1)[-1])["QueueUrl"]
+    queue_policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    rule_arn = queue_policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert rule_arn.endswith(":rule/" + stack.physical_id("WeeklyRule").rsplit("/", 1)[-1])
+    # the alarm, its Fn::If resolved by the Stage condition (test -> 5)
+    (alarm,) = stack.client("cloudwatch").describe_alarms(AlarmNames=[stack.physical_id("AuditQueueAlarm")])[
+        "MetricAlarms"
+    ]
+    assert (alarm["Threshold"], alarm["AlarmActions"]) == (5.0, [stack.outputs["TopicArn"]])

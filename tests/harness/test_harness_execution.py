@@ -6,6 +6,7 @@ import json
 import time
 
 from local.harness import OfflineStack
+from tests.harness.conftest import TEMPLATE
 
 
 def test_wait_loop_runs_scaled(stack: OfflineStack) -> None:
@@ -55,13 +56,15 @@ def test_retries_exhausted_fall_to_the_catch(stack: OfflineStack, unique: str) -
 
 
 def test_catch_matches_the_python_class_name(stack: OfflineStack) -> None:
-    from fixturelib.errors import PermanentError  # importable: the layer is on sys.path
+    # The handler raises the layer's PermanentError; the ASL's Catch names that class.
+    layer_errors = (TEMPLATE.parent / "layers" / "common" / "fixturelib" / "errors.py").read_text()
+    assert "class PermanentError(Exception)" in layer_errors
 
     result = stack.run_execution({"action": "boom"})
 
     assert result["status"] == "SUCCEEDED"
     error = json.loads(result["output"])["error"]
-    assert error["Error"] == PermanentError.__name__
+    assert error["Error"] == "PermanentError"
     assert json.loads(error["Cause"])["errorMessage"] == "cannot continue"
     failed = [e for e in stack.execution_history(result["executionArn"]) if e["type"] == "LambdaFunctionFailed"]
     assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == ["PermanentError"]

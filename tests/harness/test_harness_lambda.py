@@ -1,8 +1,9 @@
-"""Real handlers run in-process with their deployed environment, layers and a Lambda context."""
+"""Real handlers run in Lambda sandboxes (worker processes) with their deployed environment, layers and context."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -39,8 +40,6 @@ def test_environment_applies_during_import_and_is_restored_after(stack: OfflineS
 
     assert error is None
     assert payload["greetingAtImport"] == "hi"
-    import os
-
     assert "GREETING" not in os.environ
     assert "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
 
@@ -57,14 +56,17 @@ def test_layer_package_imports_and_context_is_lambda_like(stack: OfflineStack) -
     assert 25_000 < context["remaining_ms"] <= 30_000  # the function's Timeout is 30 s
 
 
-def test_two_functions_with_app_py_are_distinct_modules(stack: OfflineStack) -> None:
-    worker, _ = _invoke(stack, "WorkerFunction", {"action": "greet", "name": "x"})
+def test_two_functions_with_app_py_run_in_sandboxes_of_their_own(stack: OfflineStack) -> None:
+    worker, _ = _invoke(stack, "WorkerFunction", {"action": "sandbox"})
     poller, _ = _invoke(stack, "PollerFunction", {"target": 1})
 
-    assert worker["message"] == "hi, x"
     assert poller == {"target": 1, "polls": 1, "done": True}
-    handler_modules = [name for name in sys.modules if name.startswith("_offline_lambda_")]
-    assert len([name for name in handler_modules if name.endswith("_app")]) == 2
+    # The worker's app.py is the task root's module "app", in a process that is not this one
+    assert worker["module"] == "app" and worker["pid"] != os.getpid()
+    assert worker["cwd"].endswith("functions/worker")
+    assert stack.account.runtime.workers("WorkerFunction") == stack.account.runtime.workers("PollerFunction") == 1
+    # and no handler module was imported into the test process
+    assert not [name for name in sys.modules if name.startswith("_offline_lambda_") or name == "fixturelib"]
 
 
 def test_handler_exception_is_an_unhandled_function_error(stack: OfflineStack) -> None:
@@ -74,3 +76,20 @@ def test_handler_exception_is_an_unhandled_function_error(stack: OfflineStack) -
     assert payload["errorType"] == "PermanentError"
     assert payload["errorMessage"] == "cannot continue"
     assert any("app.py" in line for line in payload["stackTrace"])
+
+
+def test_a_handler_past_its_function_timeout_fails_as_sandbox_timedout(stack: OfflineStack) -> None:
+    # Given a function whose Timeout is 1 s, asked to work for 3 s
+    payload, error = _invoke(stack, "SleepyFunction", {"action": "sleep", "seconds": 3})
+
+    # Then Lambda's answer is the timeout error
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+
+    # and the state machine sees it under that name (its Catch matches Sandbox.Timedout)
+    result = stack.run_execution({"action": "sleep", "seconds": 3})
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"])["error"]["Error"] == "Sandbox.Timedout"
+    # while a handler within its Timeout is unaffected
+    assert _invoke(stack, "SleepyFunction", {"action": "sleep", "seconds": 0.1}) == ({"slept": 0.1}, None)

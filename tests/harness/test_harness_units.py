@@ -1,9 +1,8 @@
-"""Pure parts of the harness: trigger inputs, packaging, substitutions, the in-process runtime."""
+"""Pure parts of the harness: trigger inputs, packaging, substitutions."""
 
 from __future__ import annotations
 
 import json
-import sys
 import zipfile
 from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
@@ -14,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local.harness.lambda_runtime import DeployedConfig, LocalFunction, LocalLambdaRuntime
 from local.harness.sam import package_template, substitute_definition, zip_folder
 from local.harness.triggers import json_path, normalize_event, render_scheduler_input, transform_input
 
@@ -129,82 +127,34 @@ def test_packaging_uploads_code_without_caches_and_inlines_definitions(tmp_path:
     assert template["Resources"]["Fn"]["Properties"]["CodeUri"] == "fn/"  # input untouched
 
 
-def _runtime(tmp_path: Path, source: str) -> tuple[LocalLambdaRuntime, DeployedConfig]:
-    (tmp_path / "app.py").write_text(source)
-    runtime = LocalLambdaRuntime()
-    runtime.register("fn", LocalFunction("Fn", tmp_path))
-    config = DeployedConfig(
-        "fn", "arn:aws:lambda:us-east-1:123456789012:function:fn", "app.handler", 3, 128, {}, "us-east-1"
+def test_the_emulator_gets_the_authorizer_once_its_constructor_takes_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import local.emulator
+    from local.harness.servers import start_emulator
+
+    received: dict[str, Any] = {}
+
+    class EmulatorWithAuthorizer:
+        def __init__(self, *, authorizer: Any = None, **options: Any) -> None:
+            received.update(options, authorizer=authorizer)
+            self.url = "http://127.0.0.1:1"
+
+        def start(self) -> None:
+            received["started"] = True
+
+    class EmulatorWithout(EmulatorWithAuthorizer):
+        def __init__(self, **options: Any) -> None:
+            received.clear()
+            received.update(options)
+
+    authorizer = object()
+    monkeypatch.setattr(local.emulator, "EmulatorServer", EmulatorWithAuthorizer)
+    start_emulator(
+        s3_endpoint_url="http://s3", region="us-east-1", account_id="1", port=0, config={}, authorizer=authorizer
     )
-    return runtime, config
+    assert received["authorizer"] is authorizer and received["started"] and received["host"] == "127.0.0.1"
 
-
-@pytest.mark.parametrize(
-    ("source", "handler", "error_type"),
-    [
-        ("import not_a_module_anywhere\n", "app.handler", "Runtime.ImportModuleError"),
-        ("x = 1\n", "app.handler", "Runtime.HandlerNotFound"),
-        ("def handler(e, c):\n    return object()\n", "app.handler", "Runtime.MarshalError"),
-        ("raise KeyError('at import')\n", "app.handler", "KeyError"),
-        ("def handler(e, c):\n    return e\n", "nope.handler", "Runtime.ImportModuleError"),
-    ],
-)
-def test_runtime_reports_errors_as_lambda_does(tmp_path: Path, source: str, handler: str, error_type: str) -> None:
-    runtime, config = _runtime(tmp_path, source)
-    config = DeployedConfig(**{**config.__dict__, "handler": handler})
-
-    result = runtime.invoke(config, b"{}")
-
-    assert result.function_error == "Unhandled"
-    assert json.loads(result.payload)["errorType"] == error_type
-    runtime.drop_modules()
-
-
-def test_runtime_returns_the_handlers_json_and_keeps_the_module_warm(tmp_path: Path) -> None:
-    runtime, config = _runtime(
-        tmp_path, "CALLS = []\ndef handler(e, c):\n    CALLS.append(1)\n    return {**e, 'calls': len(CALLS)}\n"
+    monkeypatch.setattr(local.emulator, "EmulatorServer", EmulatorWithout)
+    start_emulator(
+        s3_endpoint_url="http://s3", region="us-east-1", account_id="1", port=0, config={}, authorizer=authorizer
     )
-
-    first = runtime.invoke(config, b'{"a": 1}')
-    second = runtime.invoke(config, "")
-    runtime.drop_modules()
-    cold = runtime.invoke(config, b"{}")
-    runtime.drop_modules()
-
-    assert (json.loads(first.payload), first.function_error) == ({"a": 1, "calls": 1}, None)
-    assert json.loads(second.payload) == {"calls": 2}
-    assert json.loads(cold.payload) == {"calls": 1}
-
-
-def test_handlers_get_their_own_layer_modules_and_the_originals_come_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a layer module that test code imported before the stack (with a module-level cache)
-    layer = tmp_path / "layer"
-    layer.mkdir()
-    (layer / "harness_cached_settings.py").write_text("import itertools\nCOUNTER = itertools.count(1)\n")
-    monkeypatch.syspath_prepend(str(layer))
-    import harness_cached_settings as original
-
-    next(original.COUNTER)
-    code = tmp_path / "fn"
-    code.mkdir()
-    (code / "app.py").write_text(
-        "import harness_cached_settings as s\ndef handler(e, c):\n    return {'n': next(s.COUNTER), 'id': id(s)}\n"
-    )
-    runtime = LocalLambdaRuntime()
-    runtime.register("fn", LocalFunction("Fn", code, (layer,)))
-    config = DeployedConfig("fn", "arn:fn", "app.handler", 3, 128, {}, "us-east-1")
-
-    # When the runtime isolates, invokes, goes cold, and is restored
-    runtime.isolate_modules()
-    warm = [json.loads(runtime.invoke(config, b"{}").payload) for _ in range(2)]
-    runtime.drop_modules()
-    cold = json.loads(runtime.invoke(config, b"{}").payload)
-    runtime.restore_modules()
-
-    # Then the handler saw fresh copies (its count starts at 1 each cold start), never the test's
-    assert [w["n"] for w in warm] == [1, 2]
-    assert cold["n"] == 1
-    assert id(original) not in {warm[0]["id"], cold["id"]}
-    assert sys.modules["harness_cached_settings"] is original
+    assert "authorizer" not in received and received["started"]

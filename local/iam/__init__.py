@@ -1,0 +1,33 @@
+"""Authorization for the offline stack: principals, policy evaluation, the request gate, the emulator's authorizer.
+
+- `principals.CredentialBroker`: access keys -> principals (moto IAM users, STS sessions, the
+  administrator), and role credentials for the services that assume roles;
+- `policy`: identity and resource policy evaluation (Allow/Deny, wildcards, Principal, Condition);
+- `operations`: the table of each API operation's IAM action(s), resource ARN(s), dependent actions;
+- `enforcement.Enforcer` and `gate.RequestGate`: the decision for one signed request;
+- `authorizer.MotoAuthorizer`: the same decisions for the AppIntegrations emulator.
+"""
+
+from local.iam.authorizer import MotoAuthorizer
+from local.iam.enforcement import AccessDenied, Enforcer
+from local.iam.errors import ServiceError
+from local.iam.gate import RequestGate, SignedRequest
+from local.iam.operations import ApiCall, Check
+from local.iam.principals import CredentialBroker, Credentials, Principal, UntrustedRole
+from local.iam.resources import ResourceDirectory
+
+__all__ = [
+    "AccessDenied",
+    "ApiCall",
+    "Check",
+    "CredentialBroker",
+    "Credentials",
+    "Enforcer",
+    "MotoAuthorizer",
+    "Principal",
+    "RequestGate",
+    "ResourceDirectory",
+    "ServiceError",
+    "SignedRequest",
+    "UntrustedRole",
+]

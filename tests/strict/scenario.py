@@ -1,0 +1,136 @@
+"""One run of everything the pipeline's roles do, observed as a user would, for comparing template variants.
+
+`run_scenario` yields `(step, observation)` pairs lazily, so a caller comparing with the full
+template's run can stop at the first difference. Steps, cheapest first:
+
+0. deployment checks AWS makes (the state machine role may deliver logs),
+1. a schedule tick that creates the data integration and association (schedule role, every function
+   but RecordFailure, SNS, result events, KMS on S3 and SNS),
+2. an export request through EventBridge that updates the association (the rule's role),
+3. a failing export (RecordFailure),
+4. a rejected request,
+5. a tick Step Functions refuses: the schedule's dead-letter queue (the schedule role's sqs:SendMessage).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from local.emulator.synthetic import generate
+from local.harness.deployment import DeploymentError, check_state_machine_role
+from local.harness.firing import DeliveryFailed
+from local.harness.stack import DeployedStack, OfflineStack
+from local.observe import PipelineObserver
+from tests.strict.conftest import DOMAIN
+
+DAY0 = datetime(2026, 11, 1, tzinfo=UTC)
+OBJECT_TYPE = "_profile"
+Observation = dict[str, Any]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def clear_state(stack: DeployedStack, observer: PipelineObserver) -> None:
+    """Empty the stack's tables and queues so every run starts from the same state."""
+    ddb = stack.client("dynamodb")
+    for output, keys in (("StateTableName", ("pk", "sk")), ("IdempotencyTableName", ("id",))):
+        table = stack.outputs[output]
+        for page in ddb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                ddb.delete_item(TableName=table, Key={key: item[key] for key in keys})
+    sqs = stack.client("sqs")
+    for output in ("ScheduleDeadLetterQueueUrl", "ExportRequestDeadLetterQueueUrl"):
+        # Received and deleted: AWS (and moto) allow one PurgeQueue a minute.
+        url = stack.outputs[output]
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    observer.notifications()
+    observer.result_events()
+
+
+def _run(stack: DeployedStack, observer: PipelineObserver, execution_arn: str | None) -> Observation:
+    if execution_arn is None:
+        return {"started": False}
+    result = stack.wait_execution(execution_arn, timeout=120)
+    return {
+        "status": result["status"],
+        "error": result.get("error"),
+        "notifications": sorted(
+            (n["MessageAttributes"]["status"]["Value"], n["Subject"]) for n in observer.notifications()
+        ),
+        "events": sorted((e["detail-type"], e["detail"].get("status")) for e in observer.result_events()),
+        "watermark": observer.watermark(DOMAIN, OBJECT_TYPE),
+        # the run index on-call reads (a failure must be recorded there too)
+        "runs": sorted((r["status"], r["windowStart"], r["windowEnd"]) for r in observer.runs(DOMAIN, OBJECT_TYPE)),
+    }
+
+
+def run_scenario(
+    offline: OfflineStack, stack: DeployedStack, observer: PipelineObserver
+) -> Iterator[tuple[str, Observation]]:
+    """Run the steps on `stack` (the primary one or another of the same account) and yield what was seen."""
+    offline.emulator_control.reset()
+    clear_state(stack, observer)
+    offline.emulator_control.seed(
+        DOMAIN, OBJECT_TYPE, generate(OBJECT_TYPE, 25, _ms(DAY0), _ms(DAY0 + timedelta(hours=20)), seed=3)
+    )
+
+    machine = stack.deployment.plan.state_machines[0]
+    role = stack.deployment.hidden[machine.role_output or ""]
+    try:
+        check_state_machine_role(offline.account, stack.stack_name, machine.logical_id, role, machine.logging_output)
+        yield "deployment checks", {"refused": None}
+    except DeploymentError as refused:
+        yield "deployment checks", {"refused": str(refused).split(": ", 2)[-1].split(" (")[0]}
+
+    try:
+        tick = stack.fire_schedule(scheduled_time=DAY0 + timedelta(days=1))
+    except DeliveryFailed as failed:
+        yield "first scheduled run", {"started": False, "error": failed.outcome.error_code}
+        return
+    yield "first scheduled run", _run(stack, observer, tick)
+
+    request = {
+        "Source": "customer-profiles-export.requests",
+        "DetailType": "Customer Profiles Export Requested",
+        "Detail": json.dumps({"domainName": DOMAIN, "scheduledTime": "2026-11-03T00:00:00Z"}),
+        "EventBusName": "default",
+    }
+    started = stack.put_events([request]).execution_arns
+    yield "request updating the association", _run(stack, observer, started[0] if started else None)
+
+    offline.emulator_control.configure(fail_object_types=[OBJECT_TYPE])
+    failing = stack.start_execution({"scheduledTime": "2026-11-04T00:00:00Z"})
+    yield "failing export", _run(stack, observer, failing)
+    offline.emulator_control.configure(fail_object_types=[])
+
+    yield "rejected request", _run(stack, observer, stack.start_execution({"domainName": "no-such-domain"}))
+
+    offline.fail_next_trigger_starts(100)
+    try:
+        stack.fire_schedule(scheduled_time=DAY0 + timedelta(days=5))
+        outcome: Observation = {"dead_lettered": None}
+    except DeliveryFailed as failed:
+        outcome = {"dead_lettered": failed.outcome.dead_lettered, "error": failed.outcome.error_code}
+    finally:
+        offline.fail_next_trigger_starts(0)
+    yield "tick refused by Step Functions", outcome
+
+
+def first_difference(
+    offline: OfflineStack,
+    stack: DeployedStack,
+    observer: PipelineObserver,
+    baseline: list[tuple[str, Observation]],
+) -> tuple[str, Observation, Observation] | None:
+    """The first step whose observation differs from the baseline's (the run stops there), or None."""
+    for (step, seen), (_, expected) in zip(run_scenario(offline, stack, observer), baseline, strict=True):
+        if seen != expected:
+            return step, expected, seen
+    return None
