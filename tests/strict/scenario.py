@@ -36,7 +36,17 @@ def _ms(moment: datetime) -> int:
 
 
 def clear_state(stack: DeployedStack, observer: PipelineObserver) -> None:
-    """Empty the stack's tables and queues so every run starts from the same state."""
+    """Empty the stack's tables, bucket and queues so every run starts from the same state.
+
+    The bucket too: the job ledger is emptied with the table, and a job's files are found by its window,
+    so a previous run's folder of the same window would be indexed with this run's (in a real account
+    the ledger keeps windows unique and such a folder cannot exist).
+    """
+    s3 = stack.client("s3")
+    bucket = stack.outputs["ExportBucketName"]
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
     ddb = stack.client("dynamodb")
     for output, keys in (("StateTableName", ("pk", "sk")), ("IdempotencyTableName", ("id",))):
         table = stack.outputs[output]

@@ -145,12 +145,19 @@ def _rule_arn(stack: OfflineStack) -> str:
 
 
 def test_without_a_queue_policy_a_request_that_cannot_start_is_dropped(queues: OfflineStack) -> None:
-    # Given the template's request DLQ, which has no queue policy for EventBridge
+    # Given the request DLQ without the template's queue policy for EventBridge (as before it was added)
     stack = queues
+    sqs = stack.client("sqs")
+    queue_url = stack.outputs["ExportRequestDeadLetterQueueUrl"]
+    policy = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": ""})
     stack.fail_next_trigger_starts(10)
 
     # When a request cannot start the state machine
-    result = stack.put_events([REQUEST])
+    try:
+        result = stack.put_events([REQUEST])
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
 
     # Then PutEvents succeeded, nothing started, and the event is dropped, not dead-lettered
     assert result.response["FailedEntryCount"] == 0 and result.execution_arns == []
@@ -160,12 +167,6 @@ def test_without_a_queue_policy_a_request_that_cannot_start_is_dropped(queues: O
     assert _visible(stack, "ExportRequestDeadLetterQueueUrl") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="template defect: ExportRequestDeadLetterQueue has no AWS::SQS::QueuePolicy letting "
-    "events.amazonaws.com sqs:SendMessage with aws:SourceArn = the ExportRequested rule, so AWS drops "
-    "undeliverable requests instead of dead-lettering them (ExportRequestDeadLetterAlarm never fires)",
-)
 def test_a_request_that_cannot_start_reaches_the_request_dlq(queues: OfflineStack) -> None:
     stack = queues
     stack.fail_next_trigger_starts(10)

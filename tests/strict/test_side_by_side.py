@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
-from local.harness.provisioners import DeploymentConflict
 from local.harness.samconfig import environments
 from local.harness.stack import DeployedStack, OfflineStack
 from tests.strict.conftest import ROOT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="template defect: the ScheduleV2 event sets no Name, so SAM names the schedule after its logical id "
-    "(ExportStateMachineSchedule) in the default group; a second stack in the same account and Region "
-    "fails with ConflictException. Name it per stack, e.g. !Sub '${AWS::StackName}-export'.",
-    raises=DeploymentConflict,
-)
 def test_default_and_prod_deploy_side_by_side_and_each_runs(strict_stack: OfflineStack) -> None:
     stack = strict_stack
     deployed: list[DeployedStack] = []
