@@ -482,4 +482,16 @@ def main() -> None:
     cli(prog_name="cpexport")
 
 
-__all__ = ["InvalidInput", "cli", "main"]
+def run_cli(arguments: list[str]) -> int:
+    """Run one command in this process and return its exit code (e.g. `status` at the end of `make demo`)."""
+    try:
+        code = cli.main(args=arguments, prog_name="cpexport", standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    return int(code or 0)
+
+
+__all__ = ["InvalidInput", "cli", "main", "run_cli"]

@@ -134,7 +134,7 @@ def show_runs(records: list[RunRecord], bucket: str | None) -> None:
         "correlation id",
         "execution",
     ):
-        table.add_column(column, justify="right" if column in {"files", "records", "size"} else "left")
+        table.add_column(column, justify="right" if column in {"files", "records", "size"} else "left", overflow="fold")
     for record in records:
         manifest = record.to_json(bucket)["manifest"] or "-"
         status = Text(

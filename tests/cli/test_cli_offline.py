@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import pytest
 from click.testing import CliRunner, Result
 from cpexport.clients.state_table import StateTable, job_sort_key
 from cpexport.models import ExportWindow, render_utc
-from cpexport_cli.app import cli
+from cpexport_cli.app import cli, run_cli
 
 from local.emulator.synthetic import generate
 from local.harness.stack import OfflineStack
@@ -127,19 +128,25 @@ def invoke_json(scenario: Scenario, *arguments: str) -> tuple[int, Any]:
 
 
 def run_command(scenario: Scenario, program: list[str], *arguments: str, timeout: float = 180) -> tuple[int, Any, str]:
-    """The command in its own process, with test credentials and the stack's endpoints only."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    """The command in its own process, with test credentials and the stack's endpoints only.
+
+    The module form gets the source folders on PYTHONPATH; the installed script must find both
+    packages by itself.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PYTHONPATH"}
     env |= {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
-        "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("cli", "layers/common")),
     }
+    if program == MODULE:
+        env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in ("cli", "layers/common"))
     completed = subprocess.run(
         [*program, *arguments, *scenario.options, "--output", "json"],
-        cwd=ROOT,
+        # Not the project folder: the installed script must not depend on it.
+        cwd=ROOT if program == MODULE else tempfile.gettempdir(),
         env=env,
         capture_output=True,
         text=True,
@@ -438,6 +445,13 @@ def test_an_unknown_stack_is_reported_with_exit_code_3(scenario):
     error = json.loads(result.stdout)["error"]
     assert error["type"] == "DeploymentNotFound"
     assert "stack no-such-stack does not exist in Region us-east-1 at http://127.0.0.1:" in error["message"]
+
+
+def test_run_cli_runs_a_command_in_process_and_returns_its_exit_code(scenario, capsys):
+    code = run_cli(["runs", "--last", "1", *scenario.options])
+
+    assert code == 0
+    assert "cli-a/" in capsys.readouterr().out
 
 
 def test_the_stack_name_comes_from_samconfig_of_the_chosen_environment(scenario, tmp_path: Path):
