@@ -65,42 +65,31 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-_COMMON_OPTIONS = (
-    click.option("--stack-name", help="The stack (default: samconfig.toml's stack_name of --config-env)."),
-    click.option("--config-env", help=f"samconfig.toml environment (default: {DEFAULT_CONFIG_ENV})."),
-    click.option("--config-file", help=f"samconfig file (default: ./{DEFAULT_CONFIG_FILE})."),
-    click.option("--profile", help="AWS profile."),
-    click.option("--region", help="AWS Region (default: the profile's, or samconfig.toml's)."),
-    click.option("--endpoint-url", help="Endpoint of every AWS service (e.g. `python -m local serve`'s Endpoint)."),
-    click.option(
+def _shared(*names: str, **settings: Any) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    """An option every command (and the group) accepts; remembered in the context, not passed as an argument."""
+    return click.option(*names, expose_value=False, callback=_remember, **settings)
+
+
+_SHARED_OPTIONS = (
+    _shared("--stack-name", help="The stack (default: samconfig.toml's stack_name of --config-env)."),
+    _shared("--config-env", help=f"samconfig.toml environment (default: {DEFAULT_CONFIG_ENV})."),
+    _shared("--config-file", help=f"samconfig file (default: ./{DEFAULT_CONFIG_FILE})."),
+    _shared("--profile", help="AWS profile."),
+    _shared("--region", help="AWS Region (default: the profile's, or samconfig.toml's)."),
+    _shared("--endpoint-url", help="Endpoint of every AWS service (e.g. `python -m local serve`'s Endpoint)."),
+    _shared(
         "--appintegrations-endpoint-url",
         help="Endpoint of AppIntegrations (serve's AppIntegrationsEndpoint; also AWS_ENDPOINT_URL_APPINTEGRATIONS).",
     ),
-    click.option("--output", "-o", type=click.Choice(["table", "json"]), help="table (default) or json."),
+    _shared("--output", "-o", type=click.Choice(["table", "json"]), help="table (default) or json."),
 )
 
 
-def common_options(command: Callable[P, Any]) -> Callable[P, Any]:
+def shared_options(command: Callable[P, Any]) -> Callable[P, Any]:
     """Add the stack, AWS and output options to a command (or the group)."""
-    for option in reversed(_COMMON_OPTIONS):
+    for option in reversed(_SHARED_OPTIONS):
         command = option(command)
     return command
-
-
-def _with_remembering(command: Callable[P, Any]) -> Callable[P, Any]:
-    for param in getattr(command, "__click_params__", []):
-        if param.name in {"stack_name", "config_env", "config_file", "profile", "region", "endpoint_url"} | {
-            "appintegrations_endpoint_url",
-            "output",
-        }:
-            param.expose_value = False
-            param.callback = _remember
-    return command
-
-
-def shared_options(command: Callable[P, Any]) -> Callable[P, Any]:
-    """The common options, remembered in the context instead of passed to the function."""
-    return _with_remembering(common_options(command))
 
 
 @dataclass
@@ -336,6 +325,8 @@ def _start(kind: str, request: dict[str, Any], wait: bool, poll_seconds: float, 
             story = follow_execution(stepfunctions, started.execution_arn, progress.update, poll_seconds, timeout)
     except StillRunning as still:
         raise CliError(str(still)) from None
+    except KeyboardInterrupt:
+        raise CliError(f"stopped following; the execution goes on: {started.execution_arn}") from None
     if run.json:
         emit_json({"execution": started.to_json(), "result": story.to_json()})
     else:

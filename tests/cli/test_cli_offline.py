@@ -106,11 +106,14 @@ def scenario() -> Iterator[Scenario]:
         stopped = stack.start_execution({"domainName": DOMAIN, "objectTypes": ["_asset"]})
         state = StateTable(stack.outputs["StateTableName"], api=stack.client("dynamodb"))
 
-        def asset_submitted() -> bool:
+        def asset_waiting() -> bool:
+            # Submitted (the lease says so) and StartExport has returned: the execution polls the job.
             lease = state.get_lease(DOMAIN, "_asset")
-            return lease is not None and lease.submitted_at is not None
+            events = stack.execution_history(stopped)
+            polling = any(e.get("stateEnteredEventDetails", {}).get("name") == "WaitForExport" for e in events)
+            return lease is not None and lease.submitted_at is not None and polling
 
-        _wait_for(asset_submitted, 60, "the _asset job was never submitted")
+        _wait_for(asset_waiting, 60, "the _asset job was never submitted")
         stack.client("stepfunctions").stop_execution(executionArn=stopped, error="OnCall", cause="stopped by hand")
         stack.wait_execution(stopped, timeout=30)
         yield Scenario(stack, initial, failed["executionArn"], stopped)
