@@ -389,16 +389,28 @@ class Doctor:
         summary = "the schedule is enabled" if verdict == Verdict.OK else "the schedule does not run as configured"
         return CheckResult("schedule", verdict, summary, details)
 
-    def alarms(self) -> CheckResult:
+    def _alarms(self, topic: str) -> tuple[list[str], list[dict[str, Any]]]:
+        """The stack's alarms (names, descriptions); by the alarm topic when the stack does not list them."""
+        cloudwatch = self.client("cloudwatch")
         names = self.deployment.physical_ids("AWS::CloudWatch::Alarm")
+        if names:
+            found = []
+            for start in range(0, len(names), 100):
+                found.extend(cloudwatch.describe_alarms(AlarmNames=names[start : start + 100])["MetricAlarms"])
+            return names, found
+        found = [
+            alarm
+            for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"])
+            for alarm in page.get("MetricAlarms", [])
+            if topic and topic in alarm.get("AlarmActions", [])
+        ]
+        return [alarm["AlarmName"] for alarm in found], found
+
+    def alarms(self) -> CheckResult:
         topic = self.deployment.outputs.get("AlarmTopicArn", "")
+        names, found = self._alarms(topic)
         if not names:
             return CheckResult("alarms", Verdict.FAIL, "the stack has no CloudWatch alarms: nothing pages on-call")
-        found = []
-        for start in range(0, len(names), 100):
-            found.extend(
-                self.client("cloudwatch").describe_alarms(AlarmNames=names[start : start + 100])["MetricAlarms"]
-            )
         details = [f"{name}: missing" for name in sorted(set(names) - {a["AlarmName"] for a in found})]
         for alarm in found:
             if topic not in alarm.get("AlarmActions", []):

@@ -183,3 +183,29 @@ def test_doctor_fails_when_the_only_alarm_subscription_is_unconfirmed(moto_docto
 
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:pager")
     assert doctor.alarm_subscriptions().verdict == Verdict.WARN
+
+
+def test_doctor_finds_the_alarms_that_page_the_alarm_topic_and_fails_disabled_ones(moto_doctor):
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name="alarms")["TopicArn"]
+    doctor = moto_doctor()
+    doctor.deployment.outputs["AlarmTopicArn"] = topic
+    assert doctor.alarms().summary == "the stack has no CloudWatch alarms: nothing pages on-call"
+
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    alarm = {
+        "Namespace": "AWS/States",
+        "MetricName": "ExecutionsFailed",
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "AlarmActions": [topic],
+    }
+    cloudwatch.put_metric_alarm(AlarmName="exports-failed", **alarm)
+    cloudwatch.put_metric_alarm(AlarmName="someone-elses", **{**alarm, "AlarmActions": []})
+    assert doctor.alarms().summary == "1 alarms notify the alarm topic"
+
+    cloudwatch.put_metric_alarm(AlarmName="exports-failed", ActionsEnabled=False, **alarm)
+    disabled = doctor.alarms()
+    assert disabled.verdict == Verdict.FAIL and disabled.details == ["exports-failed: actions disabled"]
