@@ -279,6 +279,17 @@ def test_explain_of_the_stopped_execution_points_at_the_lease_it_left(scenario):
     assert any("may still hold its LEASE" in line for line in story["story"])
 
 
+def test_explain_of_a_rejected_request_says_nothing_changed(scenario):
+    arn = scenario.stack.start_execution({"domainName": "not-configured"})
+    scenario.stack.wait_execution(arn, timeout=60)
+
+    result = invoke(scenario, "explain", arn)
+
+    assert result.exit_code == 0
+    assert "Rejected before anything started: invalid export request: domainName: not-configured" in result.stdout
+    assert "Nothing changed: no job, no watermark moved." in result.stdout
+
+
 def test_explain_of_an_unknown_execution_is_not_found(scenario):
     result = invoke(scenario, "explain", "no-such-execution")
 
