@@ -152,3 +152,20 @@ class AppIntegrations:
                 DataIntegrationAssociationIdentifier=association_id,
                 ExecutionConfiguration=_execution_configuration(window),
             )
+
+    def list_data_integrations(self) -> list[DataIntegration]:
+        """Every data integration of the account and Region (summaries: name, ARN, source; the id from the ARN)."""
+        found: list[DataIntegration] = []
+        with translated("ListDataIntegrations"):
+            for page in self._api.get_paginator("list_data_integrations").paginate():
+                for summary in page.get("DataIntegrations", []):
+                    arn = summary["Arn"]
+                    found.append(
+                        DataIntegration(
+                            name=summary["Name"],
+                            id=arn.rsplit("/", 1)[-1],
+                            arn=arn,
+                            source_uri=summary.get("SourceURI"),
+                        )
+                    )
+        return found

@@ -407,6 +407,34 @@ class StateTable:
                     items.append({name: _plain(value) for name, value in item.items()})
         return items
 
+    # -- operator reads and writes (the cpexport command line) --------------------------------
+    def get_watermark_record(self, domain_name: str, object_type: str) -> WatermarkRecord | None:
+        """The WATERMARK item with when it last moved, or None before the first export."""
+        item = self._get(partition_key(domain_name, object_type), "WATERMARK")
+        if not item or "watermark" not in item:
+            return None
+        return WatermarkRecord(
+            watermark=_parse(item["watermark"]["S"]),
+            last_success_at=_parse(item["lastSuccessAt"]["S"]) if "lastSuccessAt" in item else None,
+        )
+
+    def delete_lease_as_read(self, domain_name: str, object_type: str, lease: Lease) -> bool:
+        """Delete the LEASE item only if it is still the lease that was read; False when it changed or is gone.
+
+        The condition is what makes an operator's release safe: a lease taken over by another
+        execution between the checks and the delete is never dropped.
+        """
+        return self._conditional(
+            "DeleteItem",
+            self._api.delete_item,
+            Key=self._key(domain_name, object_type, "LEASE"),
+            ConditionExpression="acquiredAt = :acquired AND executionArn = :execution",
+            ExpressionAttributeValues={
+                ":acquired": {"S": render_utc(lease.acquired_at)},
+                ":execution": {"S": lease.execution_arn},
+            },
+        )
+
 
 def _plain(value: dict[str, Any]) -> Any:
     if "S" in value:
@@ -419,3 +447,11 @@ def _plain(value: dict[str, Any]) -> Any:
     if "L" in value:
         return [_plain(item) for item in value["L"]]
     return value
+
+
+@dataclass(frozen=True)
+class WatermarkRecord:
+    """An object type's watermark and when an export last moved it."""
+
+    watermark: datetime
+    last_success_at: datetime | None

@@ -1,0 +1,488 @@
+"""The `cpexport` command: click commands over the pipeline's own models and clients.
+
+Every command takes the stack options (`--stack-name`, `--config-env`, `--config-file`), the
+standard AWS options (`--profile`, `--region`, `--endpoint-url`, and `--appintegrations-endpoint-url`
+for `python -m local serve`) and `--output table|json`, before or after the command's name.
+Exit codes: 0 success; 1 the answer is "not OK" (a failed execution, a failing check, something
+needing attention, a refusal); 2 invalid options or input (nothing started or changed); 3 the stack
+or a service could not be found or read.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, ParamSpec
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+from cpexport.clients.appintegrations import AppIntegrations
+from cpexport.clients.state_table import StateTable
+from cpexport.errors import ExportError
+from cpexport.models import render_utc
+from rich.text import Text
+
+from cpexport_cli.connection import AwsOptions, Connection
+from cpexport_cli.deployment import Deployment, check_selection, find_deployment
+from cpexport_cli.doctor import DEFAULT_DATA_INTEGRATION_QUOTA, Doctor, Verdict
+from cpexport_cli.errors import CliError, DeploymentNotFound, ExitCode, InvalidInput, ServiceUnreachable
+from cpexport_cli.executions import (
+    StillRunning,
+    execution_name,
+    follow_execution,
+    plan_request,
+    resolve_execution,
+    start_execution,
+    tell_execution,
+)
+from cpexport_cli.lease_release import release_lease
+from cpexport_cli.output import (
+    console,
+    emit_json,
+    now_utc,
+    show_doctor,
+    show_lines,
+    show_release,
+    show_runs,
+    show_status,
+)
+from cpexport_cli.progress import ExecutionProgress
+from cpexport_cli.runs import read_runs
+from cpexport_cli.samconfig import DEFAULT_CONFIG_ENV, DEFAULT_CONFIG_FILE, read_sam_defaults
+from cpexport_cli.status import Attention, StatusReader, describe_window
+from cpexport_cli.story import narrate
+
+_OPTIONS = "cpexport.options"
+P = ParamSpec("P")
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # Shared by the group and every command (ctx.meta is shared): the last one given wins.
+    if value is not None and param.name:
+        ctx.meta.setdefault(_OPTIONS, {})[param.name] = value
+    return value
+
+
+def _shared(*names: str, **settings: Any) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    """An option every command (and the group) accepts; remembered in the context, not passed as an argument."""
+    return click.option(*names, expose_value=False, callback=_remember, **settings)
+
+
+_SHARED_OPTIONS = (
+    _shared("--stack-name", help="The stack (default: samconfig.toml's stack_name of --config-env)."),
+    _shared("--config-env", help=f"samconfig.toml environment (default: {DEFAULT_CONFIG_ENV})."),
+    _shared("--config-file", help=f"samconfig file (default: ./{DEFAULT_CONFIG_FILE})."),
+    _shared("--profile", help="AWS profile."),
+    _shared("--region", help="AWS Region (default: the profile's, or samconfig.toml's)."),
+    _shared("--endpoint-url", help="Endpoint of every AWS service (e.g. `python -m local serve`'s Endpoint)."),
+    _shared(
+        "--appintegrations-endpoint-url",
+        help="Endpoint of AppIntegrations (serve's AppIntegrationsEndpoint; also AWS_ENDPOINT_URL_APPINTEGRATIONS).",
+    ),
+    _shared("--output", "-o", type=click.Choice(["table", "json"]), help="table (default) or json."),
+)
+
+
+def shared_options(command: Callable[P, Any]) -> Callable[P, Any]:
+    """Add the stack, AWS and output options to a command (or the group)."""
+    for option in reversed(_SHARED_OPTIONS):
+        command = option(command)
+    return command
+
+
+@dataclass
+class Invocation:
+    """What one command acts on: the options as resolved, and the clients built from them (once)."""
+
+    output: str
+    stack_name: str
+    aws: AwsOptions
+    _connection: Connection | None = field(default=None, repr=False)
+    _deployment: Deployment | None = field(default=None, repr=False)
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = Connection(self.aws)
+        return self._connection
+
+    def deployment(self, with_resources: bool = False) -> Deployment:
+        if self._deployment is None or (with_resources and not self._deployment.resources):
+            self._deployment = find_deployment(self.connection, self.stack_name, with_resources=with_resources)
+        return self._deployment
+
+    def client(self, service: str) -> Any:
+        return self.connection.client(service)
+
+    def state_table(self) -> StateTable:
+        return StateTable(self.deployment().state_table_name, api=self.client("dynamodb"))
+
+    def appintegrations(self) -> AppIntegrations:
+        api = self.client("appintegrations")
+        return AppIntegrations(api=api, starter=api)
+
+
+def _given(ctx: click.Context) -> dict[str, Any]:
+    return dict(ctx.meta.get(_OPTIONS, {}))
+
+
+def invocation() -> Invocation:
+    """Resolve the options of the running command: explicit ones, then samconfig.toml's, then AWS's own."""
+    given = _given(click.get_current_context())
+    config_file = Path(given.get("config_file", DEFAULT_CONFIG_FILE))
+    config_env = given.get("config_env", DEFAULT_CONFIG_ENV)
+    explicit_env = "config_env" in given or "config_file" in given
+    sam = read_sam_defaults(config_file, config_env, required="stack_name" not in given or explicit_env)
+    return Invocation(
+        output=given.get("output", "table"),
+        stack_name=given.get("stack_name") or sam.stack_name or "",
+        aws=AwsOptions(
+            profile=given.get("profile") or sam.profile,
+            region=given.get("region") or sam.region,
+            endpoint_url=given.get("endpoint_url"),
+            appintegrations_endpoint_url=given.get("appintegrations_endpoint_url"),
+        ),
+    )
+
+
+def _fail(ctx: click.Context, error: CliError) -> NoReturn:
+    if _given(ctx).get("output") == "json":
+        emit_json({"error": {"type": type(error).__name__, "message": str(error), "exitCode": int(error.exit_code)}})
+    console(stderr=True).print(Text(f"cpexport: {error}", style="bold red"))
+    ctx.exit(int(error.exit_code))
+
+
+def reported(command: Callable[P, int]) -> Callable[P, None]:
+    """Turn a command's result into its exit code, and its errors into a message and an exit code."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        ctx = click.get_current_context()
+        try:
+            code = command(*args, **kwargs)
+        except CliError as error:
+            _fail(ctx, error)
+        except ExportError as error:
+            _fail(ctx, ServiceUnreachable(f"{type(error).__name__}: {error}"))
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            _fail(ctx, ServiceUnreachable(f"{error.operation_name}: {details.get('Code')}: {details.get('Message')}"))
+        except BotoCoreError as error:
+            _fail(ctx, ServiceUnreachable(f"{type(error).__name__}: {error}"))
+        ctx.exit(code)
+
+    return run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@shared_options
+def cli() -> None:
+    """On-call command line of the Customer Profiles export pipeline: read its state, act on it safely.
+
+    Exit codes: 0 OK; 1 not OK (failed execution, failing check, attention needed, refusal);
+    2 invalid input (nothing started or changed); 3 stack or service unreachable.
+    """
+
+
+# ------------------------------------------------------------------------------------------- read
+@cli.command()
+@click.option("--domain", "domains", multiple=True, help="Only this domain (repeatable).")
+@click.option("--type", "object_types", multiple=True, help="Only this object type (repeatable).")
+@shared_options
+@reported
+def status(domains: tuple[str, ...], object_types: tuple[str, ...]) -> int:
+    """One row per domain and object type: watermark, last run, job, lease, stale alarm.
+
+    Exits 1 when something needs attention (red), 0 otherwise.
+    """
+    run = invocation()
+    deployment = run.deployment()
+    check_selection(deployment, list(domains), list(object_types))
+    reader = StatusReader(deployment, run.state_table(), run.appintegrations(), run.client("stepfunctions"))
+    now = now_utc()
+    rows = reader.read_all(list(domains) or deployment.domain_names, list(object_types) or deployment.object_types, now)
+    worst = max((row.attention for row in rows), default=Attention.OK)
+    if run.json:
+        emit_json(
+            {
+                "stackName": deployment.stack_name,
+                "region": deployment.region,
+                "checkedAt": render_utc(now),
+                "attention": worst.label,
+                "objectTypes": [row.to_json() for row in rows],
+            }
+        )
+    else:
+        show_status(rows, now, deployment.stack_name)
+    return ExitCode.NOT_OK if worst == Attention.ALERT else ExitCode.OK
+
+
+@cli.command()
+@click.option("--domain", "domains", multiple=True, help="Only this domain (repeatable).")
+@click.option("--type", "object_types", multiple=True, help="Only this object type (repeatable).")
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many runs.")
+@click.option("--failed", is_flag=True, help="Only FAILED and TIMED_OUT runs.")
+@shared_options
+@reported
+def runs(domains: tuple[str, ...], object_types: tuple[str, ...], last: int, failed: bool) -> int:
+    """The run index, newest first: window, status, files, records, size, manifest, correlation id, execution."""
+    run = invocation()
+    deployment = run.deployment()
+    check_selection(deployment, list(domains), list(object_types))
+    records = read_runs(
+        run.state_table(),
+        list(domains) or deployment.domain_names,
+        list(object_types) or deployment.object_types,
+        last=last,
+        failed_only=failed,
+    )
+    bucket = deployment.outputs.get("ExportBucketName")
+    if run.json:
+        emit_json({"stackName": deployment.stack_name, "runs": [record.to_json(bucket) for record in records]})
+    else:
+        show_runs(records, bucket)
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("execution")
+@shared_options
+@reported
+def explain(execution: str) -> int:
+    """What an execution did, in words: its plan, each export's polls and outcome, the watermark.
+
+    EXECUTION is an execution ARN, or the name of an execution of the stack's state machine.
+    """
+    run = invocation()
+    arn = resolve_execution(run.deployment(), execution)
+    try:
+        story = tell_execution(run.client("stepfunctions"), arn)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"ExecutionDoesNotExist", "InvalidArn"}:
+            raise DeploymentNotFound(f"execution {execution} does not exist ({arn})") from None
+        raise
+    if run.json:
+        emit_json(story.to_json())
+    else:
+        show_lines(narrate(story))
+    return ExitCode.OK
+
+
+# ------------------------------------------------------------------------------------------- act
+def _wait_options(command: Callable[P, Any]) -> Callable[P, Any]:
+    command = click.option("--timeout", type=float, help="With --wait: stop following after this many seconds.")(
+        command
+    )
+    command = click.option(
+        "--poll-seconds",
+        type=click.FloatRange(min=0.05),
+        default=5.0,
+        show_default=True,
+        help="With --wait: how often to look.",
+    )(command)
+    return click.option("--wait", is_flag=True, help="Follow the execution until it ends, then print its result.")(
+        command
+    )
+
+
+def _start(kind: str, request: dict[str, Any], wait: bool, poll_seconds: float, timeout: float | None) -> int:
+    """Plan the request as the pipeline will (refusing what it would reject), start it, and maybe follow it."""
+    run = invocation()
+    deployment = run.deployment()
+    now = now_utc()
+    name = execution_name(kind, now)
+    if kind != "replay":
+        # The correlation id is the execution's name unless given: one id from the command to the run index.
+        request.setdefault("correlationId", name)
+    plan = plan_request(deployment, run.state_table(), request, name, now)
+    stepfunctions = run.client("stepfunctions")
+    started = start_execution(stepfunctions, deployment, request, name, plan)
+    if not run.json:
+        lines = [f"Planned {len(plan.exports)} export(s) with clock {render_utc(plan.clock)}:"]
+        lines += [
+            f"  - {t.domain_name}/{t.object_type}: {describe_window(t.window)}" + (" (backfill)" if t.backfill else "")
+            for t in plan.exports
+        ]
+        lines += [f"  - {s.domain_name}/{s.object_type}: skipped, {s.reason}" for s in plan.skipped]
+        lines += [
+            f"Started execution {started.name}",
+            f"  ARN: {started.execution_arn}",
+            f"  Console: {started.console_url}",
+        ]
+        show_lines(lines)
+    if not wait:
+        if run.json:
+            emit_json({"execution": started.to_json(), "result": None})
+        return ExitCode.OK
+    try:
+        with ExecutionProgress(console(stderr=True)) as progress:
+            story = follow_execution(stepfunctions, started.execution_arn, progress.update, poll_seconds, timeout)
+    except StillRunning as still:
+        raise CliError(str(still)) from None
+    except KeyboardInterrupt:
+        raise CliError(f"stopped following; the execution goes on: {started.execution_arn}") from None
+    if run.json:
+        emit_json({"execution": started.to_json(), "result": story.to_json()})
+    else:
+        show_lines(narrate(story))
+    return ExitCode.OK if story.status == "SUCCEEDED" else ExitCode.NOT_OK
+
+
+@cli.command(name="run")
+@click.option("--domain", help="Only this domain (default: every configured domain).")
+@click.option("--type", "object_types", multiple=True, help="Only this object type (repeatable).")
+@click.option(
+    "--correlation-id", help="Echoed in notifications, result events and the run index (default: the execution name)."
+)
+@_wait_options
+@shared_options
+@reported
+def run_now(
+    domain: str | None,
+    object_types: tuple[str, ...],
+    correlation_id: str | None,
+    wait: bool,
+    poll_seconds: float,
+    timeout: float | None,
+) -> int:
+    """Start an execution now: export what is new since each watermark (a failed window included)."""
+    request: dict[str, Any] = {}
+    if domain:
+        request["domainName"] = domain
+    if object_types:
+        request["objectTypes"] = list(object_types)
+    if correlation_id:
+        request["correlationId"] = correlation_id
+    return _start("run", request, wait, poll_seconds, timeout)
+
+
+@cli.command()
+@click.argument("scheduled_time", metavar="TIME")
+@_wait_options
+@shared_options
+@reported
+def replay(scheduled_time: str, wait: bool, poll_seconds: float, timeout: float | None) -> int:
+    """Re-play a missed schedule tick: the same windows the tick at TIME (ISO 8601 with a zone) would have had.
+
+    The request is exactly the schedule's ({"scheduledTime": TIME}), so a late delivery of the real
+    tick is recognised as the same request and exports nothing twice.
+    """
+    return _start("replay", {"scheduledTime": scheduled_time}, wait, poll_seconds, timeout)
+
+
+@cli.command()
+@click.option("--domain", required=True, help="The domain.")
+@click.option("--type", "object_types", multiple=True, required=True, help="The object type (repeatable).")
+@click.option("--from", "start", required=True, help="Start of the range, ISO 8601 with a zone.")
+@click.option("--to", "end", help="End of the range (default: the newest time an export is sure to include).")
+@click.option("--correlation-id", help="Echoed in notifications, result events and the run index.")
+@_wait_options
+@shared_options
+@reported
+def backfill(
+    domain: str,
+    object_types: tuple[str, ...],
+    start: str,
+    end: str | None,
+    correlation_id: str | None,
+    wait: bool,
+    poll_seconds: float,
+    timeout: float | None,
+) -> int:
+    """Export a range again into its own folder and manifest; never moves the watermark."""
+    request: dict[str, Any] = {"domainName": domain, "objectTypes": list(object_types), "startTime": start}
+    if end:
+        request["endTime"] = end
+    if correlation_id:
+        request["correlationId"] = correlation_id
+    return _start("backfill", request, wait, poll_seconds, timeout)
+
+
+@cli.command(name="release-lease")
+@click.option("--domain", required=True, help="The domain.")
+@click.option("--type", "object_type", required=True, help="The object type.")
+@click.option("--force", is_flag=True, help="Release although a submitted job is not shown by the service (yet).")
+@shared_options
+@reported
+def release_lease_command(domain: str, object_type: str, force: bool) -> int:
+    """Free a stuck object type: only when its last job is not IN_PROGRESS, and only the lease as read.
+
+    Checks the execution that holds the lease, ListDataIntegrationAssociations and the job ledger;
+    exits 1 (nothing deleted) when any check refuses.
+    """
+    run = invocation()
+    deployment = run.deployment()
+    check_selection(deployment, [domain], [object_type])
+    release = release_lease(
+        deployment.stack_name,
+        run.state_table(),
+        run.appintegrations(),
+        run.client("stepfunctions"),
+        domain,
+        object_type,
+        force=force,
+    )
+    if run.json:
+        emit_json(release.to_json())
+    else:
+        show_release(release)
+    return ExitCode.NOT_OK if release.refused else ExitCode.OK
+
+
+@cli.command()
+@click.option(
+    "--data-integration-quota",
+    type=click.IntRange(min=1),
+    default=DEFAULT_DATA_INTEGRATION_QUOTA,
+    show_default=True,
+    help="Your account's AppIntegrations data-integration quota in this Region (adjustable).",
+)
+@shared_options
+@reported
+def doctor(data_integration_quota: int) -> int:
+    """Check a deployment: resources, bucket and key policies, quotas, schedule, alarms and who is paged.
+
+    Exits 1 when a check fails (warnings do not).
+    """
+    run = invocation()
+    deployment = run.deployment(with_resources=True)
+    results = Doctor(deployment, run.connection, run.appintegrations(), data_integration_quota).run()
+    worst = max((result.verdict for result in results), default=Verdict.OK)
+    if run.json:
+        emit_json(
+            {
+                "stackName": deployment.stack_name,
+                "region": deployment.region,
+                "status": worst.label,
+                "checks": [result.to_json() for result in results],
+            }
+        )
+    else:
+        show_doctor(results, deployment.stack_name)
+    return ExitCode.NOT_OK if worst == Verdict.FAIL else ExitCode.OK
+
+
+def main() -> None:
+    """The console script's entry point."""
+    cli(prog_name="cpexport")
+
+
+def run_cli(arguments: list[str]) -> int:
+    """Run one command in this process and return its exit code (e.g. `status` at the end of `make demo`)."""
+    try:
+        code = cli.main(args=arguments, prog_name="cpexport", standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    return int(code or 0)
+
+
+__all__ = ["InvalidInput", "cli", "main", "run_cli"]
