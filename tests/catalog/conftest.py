@@ -97,7 +97,7 @@ class Exporter:
         texts = lines if lines is not None else [json.dumps(o, ensure_ascii=False) for o in selected]
         chunks = [texts[i : i + records_per_file] for i in range(0, len(texts), records_per_file)]
         if fail:
-            chunks = chunks[: len(chunks) // 2]  # FAILED half-way: what was written stays
+            chunks = chunks[: (len(chunks) + 1) // 2]  # FAILED half-way: what was written stays
         folder = export_folder(PREFIX, ACCOUNT, domain.name, request_ms, start_ms, end_ms, object_type)
         keys = []
         for chunk in chunks:
