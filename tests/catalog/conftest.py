@@ -33,6 +33,7 @@ PREFIX = "exports"
 STACK = "customer-profiles-export"
 DATABASE = database_name(STACK)
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 
 
 def ms(value: datetime) -> int:
