@@ -68,7 +68,13 @@ def _canonical(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | Decimal):
         return str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    if isinstance(value, dict):
+        return (
+            "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_canonical(v)}" for k, v in value.items()) + "}"
+        )
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _coerce(value: Any, tree: tuple[Any, ...]) -> Any:
