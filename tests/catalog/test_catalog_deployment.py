@@ -106,3 +106,15 @@ def test_the_catalog_needs_the_templates_database(aws):
     aws.glue.delete_database(Name=DATABASE)
     with pytest.raises(ConfigurationError, match="GlueDatabase creates it"):
         aws.catalog.ensure_catalog(plan(["_profile"]))
+
+
+def test_the_docs_list_the_schema_of_every_standard_type():
+    from cpexport.catalog import STANDARD_COLUMNS, table_name, view_name
+
+    from tests.build.cloudformation import ROOT
+
+    docs = (ROOT / "docs" / "catalog.md").read_text()
+    for object_type, columns in STANDARD_COLUMNS.items():
+        assert f"table `{table_name(object_type)}`, view `{view_name(object_type)}`" in docs
+        for column in columns:
+            assert f"| `{column.name}` | `{column.type}` |" in docs, (object_type, column.name)
