@@ -158,3 +158,23 @@ def test_a_custom_object_type_of_unknown_schema_still_answers_queries(aws):
     # Every line is a row of the table (malformed ones too); the view keeps only objects with a key.
     assert lines_read == [{"n": 9 + len(lines)}]
     assert current_versions(DATABASE, "Loyalty-Card", glue=aws.glue, s3=aws.s3) == shop.current("Loyalty-Card")
+
+
+def test_the_demo_prints_the_answers_of_the_saved_queries_and_profiles_by_tier(aws):
+    from local.athena.report import print_answers
+
+    aws.create_catalog(["_profile"])
+    shop = Domain("shop")
+    profiles = generate("_profile", 30, T0, T0 + DAY_MS, seed=8)
+    shop.upsert("_profile", profiles)
+    aws.exporter.export(shop, "_profile", T0, T0 + DAY_MS, T0 + DAY_MS + HOUR_MS)
+    printed: list[str] = []
+
+    print_answers(DATABASE, glue=aws.glue, s3=aws.s3, out=printed.append)
+
+    text = "\n".join(printed)
+    assert "Current count by object type" in text
+    assert any(line.split() == ["_profile", "shop", "30"] for line in printed)
+    tiers = Counter(p["Attributes"]["loyaltyTier"] for p in profiles)
+    for tier, count in tiers.items():
+        assert any(line.split() == [tier, str(count)] for line in printed), tier
