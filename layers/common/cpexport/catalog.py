@@ -76,6 +76,9 @@ def _escape(text: str) -> str:
     return "".join(out)
 
 
+_UNESCAPED = {"_": "_", "0": "-"}
+
+
 def _unescape(text: str) -> str:
     out, index = [], 0
     while index < len(text):
@@ -85,14 +88,10 @@ def _unescape(text: str) -> str:
             index += 1
             continue
         token = text[index + 1 : index + 2]
-        if token == "_":
-            out.append("_")
-        elif token == "0":
-            out.append("-")
-        elif "a" <= token <= "z":
-            out.append(token.upper())
-        else:
+        decoded = _UNESCAPED.get(token) or (token.upper() if "a" <= token <= "z" else None)
+        if decoded is None:
             raise ValueError(f"not an escaped object type: {text!r}")
+        out.append(decoded)
         index += 2
     return "".join(out)
 
@@ -468,22 +467,24 @@ def export_partitions(bucket: str, manifest_key: str, manifest: Mapping[str, Any
 
 
 # ------------------------------------------------------------------------------------------ views
+# The SQL below is assembled from object types (OBJECT_TYPE: letters, digits, `_`, `-`) and a
+# database name checked by `catalog_plan`: nothing else reaches it, hence bandit's B608 is waived.
 def _current_sql(database: str, object_type: str) -> str:
     partitions = ", ".join(PARTITION_KEY_NAMES)
     if is_standard(object_type):
         columns = ", ".join(column.name for column in data_columns(object_type))
-        parsed = f'SELECT {columns}, {partitions}, "$path" AS source_file FROM {database}.{table_name(object_type)}'
+        parsed = f'SELECT {columns}, {partitions}, "$path" AS source_file FROM {database}.{table_name(object_type)}'  # nosec B608
     else:
         columns = "id, lastupdated, object"
         parsed = (
-            "SELECT json_extract_scalar(line, '$.id') AS id, "
+            "SELECT json_extract_scalar(line, '$.id') AS id, "  # nosec B608
             "TRY_CAST(json_extract_scalar(line, '$.lastUpdated') AS bigint) AS lastupdated, "
             f'line AS object, {partitions}, "$path" AS source_file FROM {database}.{table_name(object_type)}'
         )
     # The newest version per (domain, id); ties (the same version in two exports) go to the export
     # requested last, then the later window end, then the greater file path: deterministic.
     return (
-        f"SELECT {columns}, {partitions}, source_file FROM (\n"
+        f"SELECT {columns}, {partitions}, source_file FROM (\n"  # nosec B608
         "  SELECT parsed.*, row_number() OVER (\n"
         "    PARTITION BY domain, id\n"
         "    ORDER BY lastupdated DESC, requested_at DESC, window_end DESC, source_file DESC\n"
@@ -525,7 +526,7 @@ def _versions_by_type_sql(database: str, object_types: Sequence[str]) -> str:
                 "TRY_CAST(json_extract_scalar(line, '$.lastUpdated') AS bigint) AS lastupdated"
             )
         selects.append(
-            f"SELECT '{object_type}' AS object_type, domain, {key}, window_start, window_end, requested_at, backfill "
+            f"SELECT '{object_type}' AS object_type, domain, {key}, window_start, window_end, requested_at, backfill "  # nosec B608
             f"FROM {database}.{table_name(object_type)}"
         )
     return "\nUNION ALL\n".join(selects)
@@ -533,7 +534,7 @@ def _versions_by_type_sql(database: str, object_types: Sequence[str]) -> str:
 
 def _current_by_type_sql(database: str, object_types: Sequence[str]) -> str:
     return "\nUNION ALL\n".join(
-        f"SELECT '{object_type}' AS object_type, domain, id, lastupdated FROM {database}.{view_name(object_type)}"
+        f"SELECT '{object_type}' AS object_type, domain, id, lastupdated FROM {database}.{view_name(object_type)}"  # nosec B608
         for object_type in object_types
     )
 
@@ -661,6 +662,8 @@ class CatalogPlan:
 
 def catalog_plan(database: str, object_types: Sequence[str], location: str) -> CatalogPlan:
     """The tables and views for the configured object types; `location` from `exports_root_location`."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,254}", database):
+        raise ConfigurationError(f"not a catalog database name: {database!r}")
     types = list(dict.fromkeys(object_types))
     if not types:
         raise ConfigurationError("the catalog needs at least one object type")
