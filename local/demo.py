@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.athena.report import print_answers
 from local.emulator.synthetic import generate, mutate
 from local.harness.stack import OfflineStack
 from local.observe import PipelineObserver, missing_versions, versions
@@ -207,6 +208,8 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> int:
         for object_type in OBJECT_TYPES:
             print(f"  {DOMAIN}/{object_type}: {observer.watermark(DOMAIN, object_type)}")
         ok = demo.check_nothing_missing()
+        if stack.outputs.get("GlueDatabaseName"):  # once the harness creates the stack's Glue database
+            print_answers(stack.outputs["GlueDatabaseName"], glue=stack.client("glue"), s3=stack.client("s3"))
         print(f"\nHandler logs: {log_path}")
         print("Demo " + ("PASSED: nothing is missing." if ok else "FAILED: data is missing."))
         return 0 if ok else 1

@@ -26,10 +26,15 @@ PARTITION = "aws"
 
 # The property that names each resource type, or None where the type has no name of its own.
 NAME_PROPERTY: dict[str, str | None] = {
+    # A NamedQuery's Name is a label (its id is generated), not a name that must be unique.
+    "AWS::Athena::NamedQuery": None,
+    "AWS::Athena::WorkGroup": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Events::Rule": "Name",
+    # A dotted path: the name sits inside DatabaseInput.
+    "AWS::Glue::Database": "DatabaseInput.Name",
     "AWS::IAM::Role": "RoleName",
     "AWS::KMS::Alias": "AliasName",
     "AWS::KMS::Key": None,
@@ -123,7 +128,9 @@ class Deployment:
         if kind not in NAME_PROPERTY:
             raise KeyError(f"{logical_id}: resource type {kind} is unknown to tests/build/cloudformation.py")
         prop = NAME_PROPERTY[kind]
-        given = (resource.get("Properties") or {}).get(prop) if prop else None
+        given: Any = resource.get("Properties") or {}
+        for part in prop.split(".") if prop else [None]:
+            given = given.get(part) if part and isinstance(given, dict) else None
         if given is not None:
             return str(self.resolve(given))
         return f"{self.stack_name}-{logical_id}-GENERATED1A2B"[:64]

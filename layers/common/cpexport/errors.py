@@ -48,3 +48,7 @@ class DataIntegrationQuotaExceeded(ExportError):
 
 class ExportFilesUnsettled(ExportError):
     """The job's files kept changing after it COMPLETED: the window is not indexed, the watermark stays."""
+
+
+class CatalogConflict(ExportError):
+    """The export catalog holds a partition or table that differs from this export's: never overwritten or retried."""
