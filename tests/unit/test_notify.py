@@ -56,3 +56,44 @@ def test_a_job_reported_by_another_execution_gets_no_event_and_fails_nothing():
     assert kinds == [("Customer Profiles Export Succeeded", "_order")]
     assert build_subject(notify).startswith("Customer Profiles export SUCCEEDED")
     assert "already reported by execution arn:first" in build_message(notify, "bucket")
+
+
+class _FlakyBus:
+    def __init__(self, fail: bool) -> None:
+        self.fail, self.published = fail, 0
+
+    def publish(self, topic_arn, subject, message, attributes):
+        self.published += 1
+        return "message-1"
+
+    def put_events(self, bus_name, source, entries):
+        from cpexport.errors import TransientServiceError
+
+        if self.fail:
+            raise TransientServiceError("PutEvents: InternalException")
+        return 0
+
+
+def test_events_that_eventbridge_refuses_do_not_make_the_notification_go_out_twice(monkeypatch):
+    # A raised error would make the state machine retry Notify, and on-call would get the message again
+    from cpexport.config import load_settings
+    from cpexport.notify import notify_on_call
+
+    settings = load_settings(
+        {
+            "STACK_NAME": "cpx",
+            "ACCOUNT_ID": "123456789012",
+            "AWS_REGION": "us-east-1",
+            "DOMAIN_NAMES": "shop",
+            "OBJECT_TYPES": "_profile",
+            "EXPORT_BUCKET_NAME": "exports-bucket",
+            "KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/abc",
+            "STATE_TABLE_NAME": "state",
+            "INITIAL_START_TIME": "2026-11-01T00:00:00Z",
+            "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:topic",
+        }
+    )
+    monkeypatch.setattr("cpexport.notify.record_failed_events", lambda count: None)
+    bus = _FlakyBus(fail=True)
+    verdict = notify_on_call(NotifyInput(execution_arn=EXECUTION, results=[result()]), settings, bus)
+    assert verdict.status == "SUCCEEDED" and bus.published == 1

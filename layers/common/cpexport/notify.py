@@ -15,8 +15,9 @@ import re
 from typing import Any, Protocol
 
 from cpexport.config import Settings
+from cpexport.errors import ExportError
 from cpexport.models import ExportResult, ExportStatus, NotifyInput, NotifyOutput, render_utc
-from cpexport.observability import logger
+from cpexport.observability import logger, record_failed_events
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
 # SNS's limit is 256 KB for the message and its attributes together; keep a margin for attributes.
@@ -216,11 +217,18 @@ def notify_on_call(notify: NotifyInput, settings: Settings, publisher: Publisher
             build_message(notify, settings.export_bucket_name),
             build_attributes(notify),
         )
-    failed_events = publisher.put_events(
-        settings.event_bus_name, settings.event_source, result_events(notify, settings.export_bucket_name)
-    )
+    # The message is out: from here a failure must not make the state machine retry (and send it twice).
+    # Events that EventBridge does not take after botocore's retries are logged and counted
+    # (ResultEventsFailed, alarmed), never raised.
+    events = result_events(notify, settings.export_bucket_name)
+    try:
+        failed_events = publisher.put_events(settings.event_bus_name, settings.event_source, events)
+    except ExportError as error:
+        failed_events = len(events)
+        logger.error("result events could not be put", extra={"error": str(error), "events": events})
     if failed_events:
         logger.warning("some result events were not accepted by EventBridge", extra={"failed": failed_events})
+        record_failed_events(failed_events)
     counts = _counts(notify)
     logger.info("notified", extra={"subject": subject, **counts})
     return NotifyOutput(

@@ -3,6 +3,7 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from cpexport.config import get_settings
 from cpexport.models import ExportResult, ExportStatus, PlanOutput
 
 logger = Logger()
@@ -52,3 +53,9 @@ def record_watermark_ages(plan: PlanOutput, stack_name: str) -> None:
         name="OldestWatermarkAgeHours", unit=MetricUnit.Count, value=max(ages.values()).total_seconds() / 3600
     ) as metric:
         metric.add_dimension(name="StackName", value=stack_name)
+
+
+def record_failed_events(count: int) -> None:
+    """Result events EventBridge did not take: the ResultEventsFailedAlarm watches this."""
+    with single_metric(name="ResultEventsFailed", unit=MetricUnit.Count, value=count) as metric:
+        metric.add_dimension(name="StackName", value=get_settings().stack_name)
