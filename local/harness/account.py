@@ -21,6 +21,7 @@ from local.harness.lambda_runtime import DeployedConfig, FileSink, LambdaRuntime
 from local.harness.limits import SERVICE_LIMITS
 from local.harness.moto_patches import MotoPatches
 from local.harness.servers import MotoServer, ProcessEnvironment, start_emulator
+from local.harness.service_faults import ServiceFaults
 from local.iam.authorizer import MotoAuthorizer
 from local.iam.enforcement import Enforcer
 from local.iam.gate import RequestGate
@@ -83,7 +84,9 @@ class OfflineAccount:
         self._patches: MotoPatches | None = None
         self.broker = CredentialBroker(account_id, region)
         self.enforcer = Enforcer(self.broker, ResourceDirectory(account_id, region), enabled=enforce_iam)
-        self.gate = RequestGate(self.enforcer, SERVICE_LIMITS)
+        # Faults of the services themselves (throttling, internal errors), for the pipeline's callers only.
+        self.service_faults = ServiceFaults(is_administrator=self._not_a_pipeline_caller)
+        self.gate = RequestGate(self.enforcer, (*SERVICE_LIMITS, self.service_faults))
         self._log_sink: LogSink = FileSink(lambda_log) if lambda_log is not None else StderrSink()
         self.runtime = LambdaRuntime(
             sandbox_environment=self._sandbox_environment,
@@ -201,6 +204,10 @@ class OfflineAccount:
         """A boto3 client on this account's endpoints, as the administrator unless `credentials` are given."""
         arguments = credentials.client_arguments() if credentials is not None else {}
         return boto3.client(service, region_name=self.region, **arguments)  # type: ignore[call-overload]
+
+    def _not_a_pipeline_caller(self, access_key_id: str) -> bool:
+        principal = self.broker.resolve(access_key_id)
+        return principal is None or ":assumed-role/" not in principal.arn
 
     def role_may(self, role_arn: str, action: str, resource: str) -> bool:
         """Whether a role's identity policies allow `action` on `resource`."""

@@ -23,6 +23,7 @@ from local.harness.account import DEFAULT_ACCOUNT_ID, OfflineAccount
 from local.harness.deployment import Deployment, StackResource, TemplateCustomizer, deploy, remove
 from local.harness.firing import Delivery, DeliveryFailed, execution_name
 from local.harness.lambda_runtime import CrashAfterSideEffect, InvocationRecord
+from local.harness.service_faults import ServiceFaults
 from local.harness.triggers import scheduled_event, target_input
 from local.iam.principals import Credentials
 
@@ -418,6 +419,11 @@ class OfflineStack(DeployedStack):
     def deliveries(self) -> list[Delivery]:
         """Every schedule tick and rule target delivered (started, dead-lettered or dropped)."""
         return list(self.account.triggers.deliveries)
+
+    @property
+    def service_faults(self) -> ServiceFaults:
+        """Throttling and internal errors of moto's services for the pipeline's callers (see `service_faults`)."""
+        return self.account.service_faults
 
     def fail_next_trigger_starts(self, count: int, error_code: str = "ThrottlingException") -> None:
         """Make the next `count` StartExecution attempts of schedules and rules fail (e.g. throttled)."""

@@ -51,7 +51,7 @@ class AccessRequest:
 
 def _credentials_class() -> Any:
     try:
-        from local.emulator import auth  # type: ignore[attr-defined]
+        from local.emulator import auth
     except ImportError:
         return CallerCredentials
     return getattr(auth, "CallerCredentials", CallerCredentials)
