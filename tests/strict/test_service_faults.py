@@ -63,9 +63,8 @@ def test_the_pipeline_rides_out_throttled_state_writes_and_one_failed_publish(st
     # When a tick runs
     result = stack.wait_execution(stack.fire_schedule(scheduled_time=day), timeout=240)
     # Then it succeeds, on-call gets one message, and the faults really fired
-    assert result["status"] == "SUCCEEDED", json.dumps(stack.execution_history(result["executionArn"]), default=str)[
-        :2000
-    ]
+    failures = [e for e in stack.execution_history(result["executionArn"]) if "Failed" in e["type"]]
+    assert result["status"] == "SUCCEEDED", json.dumps(failures, default=str)[:3000]
     messages = observer.notifications()
     assert len(messages) == 1 and messages[0]["MessageAttributes"]["status"]["Value"] == "SUCCEEDED"
     assert all(rule.fired >= 1 for rule in faults.fired()), faults.fired()
