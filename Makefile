@@ -12,7 +12,7 @@ PY313 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin 2>/dev/null
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: all demo serve test lint typecheck unit e2e validate gates build bench clean
+.PHONY: all demo serve test lint typecheck unit e2e validate gates build bench soak clean
 
 all: test
 
@@ -67,6 +67,10 @@ test: $(STAMP)  ## what CI runs: lint, types, template checks and gates, every t
 
 build: $(STAMP)  ## sam build (needs python3.13 on PATH for the runtime)
 	PATH="$(PY313):$$PATH" $(BIN)/sam build --template template.yaml
+
+N ?= 300
+soak: $(STAMP)  ## the randomized soak: N simulated days with faults (SEED=... replays one), prints counts
+	$(BIN)/python -m local.soak --schedules $(N) $(if $(SEED),--seed $(SEED),)
 
 bench: $(STAMP)
 	PYTHONPATH=layers/common $(BIN)/python -m bench

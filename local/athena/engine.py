@@ -105,7 +105,7 @@ class AthenaStandIn:
         for partition in self._catalog.partitions(self.database, table["Name"]):
             location = partition["StorageDescriptor"]["Location"]
             bucket, prefix = _split_location(location)
-            keys = []
+            keys: list[str] = []
             for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 keys.extend(item["Key"] for item in page.get("Contents", []) if not _is_hidden(item["Key"]))
             yield PartitionFiles(table["Name"], list(partition["Values"]), location, sorted(keys))

@@ -52,7 +52,7 @@ class Settings(BaseModel):
     poll_lag_fraction: float = Field(default=DENSE_FRACTION, gt=0, le=1)
     # Files may still appear for a while after a job reports COMPLETED: the index waits until two
     # listings this far apart agree, and gives up (watermark unmoved) after this many tries.
-    index_settle_seconds: int = Field(default=60, ge=1)
+    index_settle_seconds: int = Field(default=120, ge=1)
     index_settle_attempts: int = Field(default=10, ge=1)
     count_records: bool = True
     # Up to this many files a job's records are counted by the Index function itself; above it, by a
