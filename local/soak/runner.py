@@ -74,6 +74,28 @@ def _faults_for_the_day(rng: random.Random, stack: OfflineStack) -> dict[str, An
     }
 
 
+def scaled_wall_clock_rules(time_scale: float) -> Any:
+    """A template customizer: Start's wall-clock rules shrunk with the time scale (with a floor).
+
+    Offline, waits and retries run `time_scale` times faster, but a Lambda's clock does not: the
+    20-minute lease TTL and the 5-minute grace would outlast every retry the state machine makes.
+    The floors stay above a busy machine's Lambda latency, so a slow Start is never taken over.
+    """
+    rules = {
+        "UNSUBMITTED_LEASE_TTL_SECONDS": str(max(10, round(1200 * time_scale))),
+        "AMBIGUOUS_SUBMIT_GRACE_SECONDS": str(max(5, round(300 * time_scale))),
+    }
+
+    def customize(template: dict[str, Any]) -> dict[str, Any]:
+        for resource in template.get("Resources", {}).values():
+            if resource.get("Type") == "AWS::Lambda::Function":
+                environment = resource.setdefault("Properties", {}).setdefault("Environment", {})
+                environment.setdefault("Variables", {}).update(rules)
+        return template
+
+    return customize
+
+
 def _clear_faults(stack: OfflineStack) -> None:
     for function in FUNCTIONS:
         stack.crash_after_side_effect(function, None)
@@ -265,6 +287,7 @@ def run_soak(run: SoakRun, log_path: Path | None = None) -> Counts:
         stack_name="soak",
         lambda_log=log_path,
         emulator_options={"time_scale": run.time_scale, "random_seed": run.seed},
+        customize=scaled_wall_clock_rules(run.time_scale),
     ) as stack:
         soak = Soak(stack, run, day0)
         for number in range(1, run.schedules + 1):

@@ -365,3 +365,27 @@ def test_a_manifest_larger_than_one_upload_part_is_streamed_in_parts(stack):
     assert written == 9_000 == len(body.splitlines())
     head = boto3.client("s3").head_object(Bucket=stack.bucket, Key="m/manifest.jsonl")
     assert head["ETag"].strip('"').endswith("-2")  # two parts
+
+
+def test_a_submission_the_service_never_shows_is_marked_unconfirmed_and_the_next_window_submitted(stack, monkeypatch):
+    # Given a Create refused by throttling (it never ran; the pipeline cannot know) and a 1 s grace
+    reconfigure(monkeypatch, AMBIGUOUS_SUBMIT_GRACE_SECONDS="1")
+    stack.emulator.configure(fault_rules=[{"operation": "CreateDataIntegrationAssociation", "count": 1}])
+    start = load_handler("start_export")
+    with pytest.raises(TransientServiceError):
+        start(task_for())
+    with pytest.raises(ExportBusy, match="waiting for the service to show the job"):
+        start(task_for())
+    # When the grace has passed and the listing still does not show it
+    time.sleep(1.2)
+    started = start(task_for())
+    # Then the first window stays used (UNCONFIRMED: its job may yet appear) and the next one runs
+    assert started["status"] == "SUBMITTED" and started["window"]["end"] == "2026-11-01T23:29:59Z"
+    ledger = {
+        job["sk"]: job["state"] for job in StateTable(get_settings().state_table_name).list_jobs(DOMAIN, "_profile")
+    }
+    assert ledger == {
+        "JOB#2026-11-01T00:00:00Z#2026-11-01T23:30:00Z": "UNCONFIRMED",
+        "JOB#2026-11-01T00:00:00Z#2026-11-01T23:29:59Z": "SUBMITTED",
+    }
+    assert len(stack.emulator.jobs()) == 1

@@ -54,6 +54,10 @@ class Settings(BaseModel):
     # listings this far apart agree, and gives up (watermark unmoved) after this many tries.
     index_settle_seconds: int = Field(default=120, ge=1)
     index_settle_attempts: int = Field(default=10, ge=1)
+    # Wall-clock rules of Start (see `exports`): how long an unsubmitted lease of another execution is
+    # respected, and how long the listing gets to show a job whose submission answered an error.
+    unsubmitted_lease_ttl_seconds: int = Field(default=1200, ge=1)
+    ambiguous_submit_grace_seconds: int = Field(default=300, ge=1)
     count_records: bool = True
     # Up to this many files a job's records are counted by the Index function itself; above it, by a
     # Distributed Map (see `make bench` for where the two cross).
@@ -102,6 +106,8 @@ _ENV_NAMES = {
     "index_settle_seconds": "INDEX_SETTLE_SECONDS",
     "index_settle_attempts": "INDEX_SETTLE_ATTEMPTS",
     "count_records": "COUNT_RECORDS",
+    "unsubmitted_lease_ttl_seconds": "UNSUBMITTED_LEASE_TTL_SECONDS",
+    "ambiguous_submit_grace_seconds": "AMBIGUOUS_SUBMIT_GRACE_SECONDS",
     "inline_index_max_files": "INLINE_INDEX_MAX_FILES",
 }
 

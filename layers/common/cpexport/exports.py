@@ -42,12 +42,11 @@ from cpexport.polling import PastJob, Prediction, predict
 _NAME_MAX = 255
 _SEPARATOR = "."  # never part of a stack, domain or object type name: the joined name is injective
 
-# A lease taken but never marked submitted belongs to an execution that is starting the job right
-# now, or that died doing so; past this age (well over a Lambda's 15-minute limit) it is taken over.
-UNSUBMITTED_LEASE_TTL = timedelta(minutes=20)
-# After Create/Update answered with an error that may hide a success (5xx, throttling, a dropped
-# connection), the service's listing is given this long to show the job before another is tried.
-AMBIGUOUS_SUBMIT_GRACE = timedelta(minutes=5)
+# Two wall-clock rules, in Settings (defaults 20 and 5 minutes): a lease taken but never marked
+# submitted belongs to an execution that is starting the job right now, or that died doing so; past
+# `unsubmitted_lease_ttl_seconds` (well over a Lambda's 15-minute limit) it is taken over. After
+# Create/Update answered with an error that may hide a success (5xx, throttling, a dropped
+# connection), the listing gets `ambiguous_submit_grace_seconds` to show the job before another is tried.
 # How far a used window may be shifted (in seconds) before giving up.
 MAX_WINDOW_SHIFT_SECONDS = 600
 TERMINAL = {ExecutionStatus.COMPLETED.value, ExecutionStatus.FAILED.value}
@@ -170,7 +169,7 @@ def start_export(
         same_request = lease.window == window or lease.request_key == task.request_key
         if same_request and (lease_job is None or lease_job.state in OPEN_JOB_STATES):
             return _resume(task, lease, lease_job, data_integration, association, settings, state, service, now)
-        if not _job_has_ended(lease, association, now):
+        if not _job_has_ended(lease, association, now, timedelta(seconds=settings.unsubmitted_lease_ttl_seconds)):
             raise ExportBusy(
                 f"{task.domain_name}/{task.object_type}: the job of {_describe(lease.window)} (execution "
                 f"{lease.execution_arn}, since {render_utc(lease.acquired_at)}) has not ended; jobs cannot be "
@@ -179,13 +178,13 @@ def start_export(
     return _submit(task, window, lease, data_integration, association, settings, state, service, now)
 
 
-def _job_has_ended(lease: Lease, association: Association | None, now: datetime) -> bool:
+def _job_has_ended(lease: Lease, association: Association | None, now: datetime, ttl: timedelta) -> bool:
     """Whether the job holding `lease` is over, as far as the service shows."""
     if association is not None and association.window == lease.window and association.status:
         return association.status in TERMINAL
     if lease.submitted_at is None:
         # Never marked submitted and not shown by the service: a submitter that died early.
-        return now - lease.acquired_at >= UNSUBMITTED_LEASE_TTL
+        return now - lease.acquired_at >= ttl
     # Submitted, but the listing shows another (older) job: it is stale; wait for it to catch up.
     return False
 
@@ -210,18 +209,23 @@ def _resume(
         if job is not None and job.state == JobState.SUBMITTING:
             state.set_job_state(task.domain_name, task.object_type, window, JobState.SUBMITTED, now)
         return _adopted(task, window, data_integration, association, job, lease, settings, state)
-    if lease.execution_arn != task.execution_arn and now - lease.acquired_at < UNSUBMITTED_LEASE_TTL:
+    ttl = timedelta(seconds=settings.unsubmitted_lease_ttl_seconds)
+    grace = timedelta(seconds=settings.ambiguous_submit_grace_seconds)
+    if lease.execution_arn != task.execution_arn and now - lease.acquired_at < ttl:
         raise ExportBusy(
             f"{task.domain_name}/{task.object_type}: execution {lease.execution_arn} is starting the export "
             f"of {_describe(window)}"
         )
-    if job is not None and job.state == JobState.SUBMITTING and now - job.submitted_at < AMBIGUOUS_SUBMIT_GRACE:
+    if job is not None and job.state == JobState.SUBMITTING and now - job.submitted_at < grace:
         # A submission of this window got an error that may hide a success: give the listing time.
         raise ExportBusy(
             f"{task.domain_name}/{task.object_type}: waiting for the service to show the job of "
             f"{_describe(window)} submitted at {render_utc(job.submitted_at)} (its answer was an error)"
         )
-    # Nothing was submitted for the lease's window, or what was tried never showed up: submit anew.
+    if job is not None and job.state == JobState.SUBMITTING:
+        # What was tried never showed up: the window stays used (its job may yet appear), the next is tried.
+        state.set_job_state(task.domain_name, task.object_type, window, JobState.UNCONFIRMED, now)
+        logger.warning("submission never confirmed", extra={"window": window.to_wire()})
     return _submit(task, window, lease, data_integration, association, settings, state, service, now)
 
 

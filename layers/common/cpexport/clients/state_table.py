@@ -59,6 +59,7 @@ class JobState(StrEnum):
     COMPLETED = "COMPLETED"  # indexed
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"  # the pipeline stopped waiting; the job may still run
+    UNCONFIRMED = "UNCONFIRMED"  # the submission answered an error and the service never showed the job
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,7 @@ class StateTable:
         """Move a ledger item to `state` (a missing item is left missing)."""
         expression = "SET #state = :state, updatedAt = :now"
         values: dict[str, Any] = {":state": {"S": state.value}, ":now": {"S": render_utc(now)}}
-        if state in {JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT}:
+        if state in {JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT, JobState.UNCONFIRMED}:
             expression += ", finishedAt = if_not_exists(finishedAt, :now)"
         if request_stamps is not None:
             expression += ", requestStamps = :stamps"
