@@ -1,0 +1,66 @@
+"""How big each benchmark is: the full run (`make bench`) and the quick one (`python -m bench --quick`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# The job lengths the issue names (and 2 h, for the cost of a run), in seconds.
+DURATIONS = {"2m": 120, "10m": 600, "1h": 3600, "2h": 7200, "6h": 21_600, "24h": 86_400}
+REPORTED_DURATIONS = ("2m", "10m", "1h", "6h", "24h")
+COST_DURATIONS = ("2h", "24h")
+SWEEP_SHORTEST, SWEEP_LONGEST = 1.0, 86_400.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """One benchmark size."""
+
+    name: str
+    time_scale: float  # a Wait of w seconds lasts w x time_scale offline, and so does an emulated job
+    sweep_lengths: int  # job lengths of the lag sweep (at least the issue's durations)
+    all_types: int  # object types of 24-hour jobs in one execution
+    records_per_export: int  # objects each measured export writes (files of 100 records)
+    index_files: tuple[int, ...]  # the indexing benchmark's job sizes
+    cold_start_runs: int  # fresh interpreters per handler (and per baseline)
+    sam_build: bool  # sizes from `sam build` (False: the source folders, not built)
+    demo_days: int
+
+
+FULL = Sizes(
+    name="full",
+    time_scale=0.01,
+    sweep_lengths=50,
+    all_types=20,
+    records_per_export=500,
+    index_files=(10_000, 100_000),
+    cold_start_runs=15,
+    sam_build=True,
+    demo_days=4,
+)
+# Tiny: proves the benchmark still runs end to end; its figures mean nothing.
+QUICK = Sizes(
+    name="quick",
+    time_scale=0.0002,
+    sweep_lengths=8,
+    all_types=3,
+    records_per_export=50,
+    index_files=(30, 300),
+    cold_start_runs=2,
+    sam_build=False,
+    demo_days=2,
+)
+SIZES = {"full": FULL, "quick": QUICK}
+
+
+def sweep_lengths(count: int) -> list[float]:
+    """`count` job lengths from 1 s to 24 h, evenly spaced on a log scale, the issue's durations among them."""
+    anchors = {float(seconds) for seconds in DURATIONS.values()} | {SWEEP_SHORTEST, SWEEP_LONGEST}
+    lengths = set(anchors)
+    steps = max(2, count - len(anchors) + 2)
+    ratio = math.log(SWEEP_LONGEST / SWEEP_SHORTEST) / (steps - 1)
+    for i in range(steps):
+        if len(lengths) >= count:
+            break
+        lengths.add(round(SWEEP_SHORTEST * math.exp(ratio * i), 1))
+    return sorted(lengths)
