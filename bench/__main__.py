@@ -1,6 +1,9 @@
-"""`make bench`: polling cost against a fixed 60-second poll, and indexing against a bare listing.
+"""`make bench`: the real state machine on the offline stack, every figure beside its baseline, in one run.
 
-Figures are ratios measured in one run, so a shared, noisy machine still gives comparable numbers.
+Writes `bench/results.json` and prints the figures. Polling runs three scenarios side by side, each
+in a process of its own (one offline account each, see `bench.polling`), while the cold-start
+figures are taken; then indexing, then the demo. `--quick` runs tiny sizes to prove the benchmark
+still works (its figures mean nothing).
 """
 
 from __future__ import annotations
@@ -8,67 +11,128 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import subprocess
+import sys
+import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from cpexport.polling import PastJob, predict, schedule
+from bench import cold_start, demo
+from bench.report import cost_section, lookup, poll_section, print_figures, required_keys
+from bench.sizes import FULL, QUICK, Sizes
 
-EVENTS_PER_POLL = 9  # Wait 2, Task 5, Choice 2 (history events of one poll)
-HISTORY_LIMIT = 25_000
-
-
-def polling_cost() -> None:
-    """Polls and history events of the schedule (without and with history) versus a fixed 60 s poll."""
-    print("Polling cost vs a fixed 60 s poll (computed; the executed figures come with issue 9's bench)")
-    print(f"  {'job duration':>12} {'polls':>6} {'learned':>8} {'fixed':>6} {'events x20 types':>17} {'of limit':>9}")
-    for label, seconds in (("2 min", 120), ("15 min", 900), ("1 h", 3600), ("6 h", 21_600), ("24 h", 86_400)):
-        polls = len(schedule(seconds, None))
-        learned = len(schedule(seconds, predict([PastJob(seconds, 86_400)], 86_400)))
-        fixed = -(-seconds // 60)
-        events = polls * EVENTS_PER_POLL * 20
-        print(f"  {label:>12} {polls:>6} {learned:>8} {fixed:>6} {events:>17,} {events / HISTORY_LIMIT:>8.0%}")
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ("learned", "sweep", "all_types")
 
 
-def indexing(files: int) -> None:
-    """Index (list + count records) of `files` exported files versus only listing them, on moto in-process."""
-    import boto3
-    from cpexport.clients.s3 import ExportBucket
-    from moto import mock_aws
-
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="bench")
-        line = json.dumps({"id": "x" * 32, "lastUpdated": 0, "FirstName": "Ada"}) + "\n"
-        start = time.perf_counter()
-        for n in range(files):
-            s3.put_object(Bucket="bench", Key=f"p/{n:07d}", Body=(line * 100).encode())
-        print(
-            f"\nIndexing {files:,} files of 100 records (moto in-process; seeding took {time.perf_counter() - start:.1f}s)"
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line), ""
         )
-        bucket = ExportBucket("bench", api=s3)
-        start = time.perf_counter()
-        listed = list(bucket.list_files("p/"))
-        list_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        records = sum(bucket.count_lines(f.key) for f in bucket.list_files("p/"))
-        index_seconds = time.perf_counter() - start
-        assert len(listed) == files and records == files * 100
-        print(
-            f"  listing only: {list_seconds:.2f}s   index with record counts: {index_seconds:.2f}s   "
-            f"ratio {index_seconds / list_seconds:.1f}x  ({files / index_seconds:,.0f} files/s)"
+    memory_gb = None
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
+        memory_gb = round(total_kb / 1024 / 1024, 1)
+    return {
+        "cpu": model or platform.processor(),
+        "cpus": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def start_polling(sizes: Sizes, folder: Path) -> dict[str, subprocess.Popen[bytes]]:
+    """Start each polling scenario in its own process (its own offline account)."""
+    return {
+        name: subprocess.Popen(  # our own interpreter and module
+            [sys.executable, "-m", "bench.polling", name, "--sizes", sizes.name, "--out", str(folder / f"{name}.json")],
+            cwd=ROOT,
         )
+        for name in SCENARIOS
+    }
 
 
-def main() -> None:
+def finish_polling(processes: dict[str, subprocess.Popen[bytes]], folder: Path) -> dict[str, dict[str, Any]]:
+    """Wait for the polling processes; their reports."""
+    reports = {}
+    for name, process in processes.items():
+        if process.wait() != 0:
+            raise RuntimeError(f"the {name} polling scenario failed (exit {process.returncode})")
+        reports[name] = json.loads((folder / f"{name}.json").read_text())
+    return reports
+
+
+def run(sizes: Sizes, out: Path) -> dict[str, Any]:
+    """Every benchmark of one size; the results (also written to `out`)."""
+    began = time.monotonic()
+    results: dict[str, Any] = {
+        "command": "make bench" if sizes is FULL else "python -m bench --quick",
+        "size": sizes.name,
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+    }
+    print(f"bench ({sizes.name}): time scale {sizes.time_scale} (a 60 s Wait lasts {60 * sizes.time_scale:g} s)")
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        folder = Path(scratch)
+        print("Polling: three offline accounts side by side (learned + fixed 60 s poll, lag sweep, all types)")
+        processes = start_polling(sizes, folder)
+        try:
+            print("Cold start: imports in fresh interpreters, sizes" + (" after sam build" if sizes.sam_build else ""))
+            results["cold_start"] = cold_start.measure(sizes.cold_start_runs, sizes.sam_build)
+            reports = finish_polling(processes, folder)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.terminate()
+    results["poll"] = poll_section(reports["learned"], reports["sweep"], reports["all_types"])
+    results["cost"] = cost_section(reports["learned"], reports["sweep"])
+    results["poll_runs"] = {name: {k: v for k, v in r.items() if k != "object_types"} for name, r in reports.items()}
+    print("Demo: python -m local demo")
+    results["demo"] = demo.measure(sizes.demo_days)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["wall_s"] = round(time.monotonic() - began, 1)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print_figures(results)
+    missing = [key for key in required_keys(sizes, _functions(results)) if not _is_number(lookup(results, key))]
+    if missing:
+        print(f"\nMISSING figures: {missing}")
+    print(f"\nbench finished in {results['wall_s']:.0f} s; results in {out}")
+    return results
+
+
+def _functions(results: dict[str, Any]) -> list[str]:
+    return [name for name, row in results.get("cold_start", {}).items() if isinstance(row, dict)]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--files", type=int, default=2000, help="files for the indexing benchmark")
-    args = parser.parse_args()
-    started = datetime.now(UTC)
-    polling_cost()
-    indexing(args.files)
-    print(f"\nbench finished in {(datetime.now(UTC) - started) / timedelta(seconds=1):.1f}s")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: proves the benchmark runs (figures mean nothing)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the results (default bench/results.json)"
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    out = args.out or (ROOT / "bench" / ("results-quick.json" if args.quick else "results.json"))
+    results = run(sizes, out)
+    keys = required_keys(sizes, _functions(results))
+    return 0 if all(_is_number(lookup(results, key)) for key in keys) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""From the scenarios' raw records to `bench/results.json`: each figure beside its baseline, and the table printed.
+
+The required keys (`required_keys`) are what the quick test checks: every one must hold a number.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from bench.cost import PRICE_REGION, PRICES_USD, export_cost
+from bench.sizes import COST_DURATIONS, DURATIONS, REPORTED_DURATIONS, Sizes
+
+HISTORY_LIMIT = 25_000
+POLL_FIELDS = ("checks", "history_events_per_type", "baseline_history_events_per_type", "detection_lag_s")
+INDEX_FIELDS = ("ratio_to_listing", "ratio_to_listing_and_reading", "peak_rss_mb", "max_timeout_fraction")
+COLD_START_FIELDS = ("import_ratio", "build_bytes")
+
+
+def required_keys(sizes: Sizes, functions: list[str]) -> list[str]:
+    """Every dotted key the results must hold a number at."""
+    keys = [f"poll.{d}.{field}" for d in REPORTED_DURATIONS for field in POLL_FIELDS]
+    keys += ["poll.lag_sweep.worst_fraction_of_allowance", "poll.all_types_24h_history_events"]
+    keys += [f"index.{n}.{field}" for n in sizes.index_files for field in INDEX_FIELDS]
+    keys += [f"cold_start.{f}.{field}" for f in functions for field in COLD_START_FIELDS]
+    keys += [f"cost.{d}.{field}" for d in COST_DURATIONS for field in ("usd", "baseline_usd")]
+    keys += ["demo.wall_s"]
+    return keys
+
+
+def lookup(results: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted key (None when a part is missing)."""
+    node: Any = results
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _export(record: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one measured export, for the results."""
+    keys = (
+        "checks",
+        "schedule_checks",
+        "history_events",
+        "state_transitions",
+        "detection_lag_s",
+        "detection_lag_raw_s",
+        "schedule_lag_s",
+        "allowance_s",
+        "lag_fraction_of_allowance",
+        "expected_seconds",
+        "status",
+    )
+    return {key: record.get(key) for key in keys}
+
+
+def poll_section(learned: dict[str, Any], sweep: dict[str, Any], all_types: dict[str, Any]) -> dict[str, Any]:
+    """The `poll` section: each duration with history, without, and the fixed 60 s poll run the same way."""
+    exports = learned["object_types"]
+    by_length = {record["job_seconds"]: record for record in sweep["object_types"].values()}
+    section: dict[str, Any] = {}
+    for label, seconds in DURATIONS.items():
+        with_history, fixed = exports[f"learn_{label}"], exports[f"fixed_{label}"]
+        without = by_length.get(float(seconds), {})
+        section[label] = {
+            "job_seconds": seconds,
+            "checks": with_history["checks"],
+            "history_events_per_type": with_history["history_events"],
+            "detection_lag_s": with_history.get("detection_lag_s"),
+            "baseline_checks": fixed["checks"],
+            "baseline_history_events_per_type": fixed["history_events"],
+            "baseline_detection_lag_s": fixed.get("detection_lag_s"),
+            "allowance_s": with_history["allowance_s"],
+            "with_history": _export(with_history),
+            "without_history": _export(without) if without else None,
+            "fixed_60s_poll": _export(fixed),
+        }
+    points = sorted(sweep["object_types"].values(), key=lambda r: r["job_seconds"])
+    measured = [p for p in points if p.get("lag_fraction_of_allowance") is not None]
+    worst = max(measured, key=lambda p: p["lag_fraction_of_allowance"]) if measured else {}
+    section["lag_sweep"] = {
+        "job_lengths": len(points),
+        "measured": len(measured),
+        "shortest_s": points[0]["job_seconds"] if points else None,
+        "longest_s": points[-1]["job_seconds"] if points else None,
+        "worst_fraction_of_allowance": worst.get("lag_fraction_of_allowance"),
+        "worst_at_job_seconds": worst.get("job_seconds"),
+        "worst_raw_fraction_of_allowance": max(
+            (p["detection_lag_raw_s"] / p["allowance_s"] for p in measured), default=None
+        ),
+        "schedule_worst_fraction_of_allowance": max(
+            (p["schedule_lag_s"] / p["allowance_s"] for p in points), default=None
+        ),
+        "history_events_total": sum(p["history_events"] for p in points),
+        "points": [
+            {
+                "job_s": p["job_seconds"],
+                "checks": p["checks"],
+                "lag_s": p.get("detection_lag_s"),
+                "allowance_s": p["allowance_s"],
+                "fraction": p.get("lag_fraction_of_allowance"),
+                "schedule_lag_s": p["schedule_lag_s"],
+            }
+            for p in points
+        ],
+    }
+    (all_run,) = all_types["executions"].values()
+    all_exports = list(all_types["object_types"].values())
+    section["all_types_24h_history_events"] = all_run["history_events"]
+    section["all_types_24h"] = {
+        "object_types": all_run["object_types"],
+        "history_events": all_run["history_events"],
+        "of_limit": round(all_run["history_events"] / HISTORY_LIMIT, 3),
+        "status": all_run["status"],
+        "history_events_per_type_max": max(r["history_events"] for r in all_exports),
+        "checks_per_type_median": statistics.median(r["checks"] for r in all_exports),
+        "worst_fraction_of_allowance": max((r.get("lag_fraction_of_allowance") or 0) for r in all_exports),
+        "baseline_fixed_60s_poll_estimate": all_run["object_types"] * exports["fixed_24h"]["history_events"]
+        + all_run["shared_history_events"],
+    }
+    section["history_predicts_well"] = _export(exports["learn_24h"]) | {"history": "jobs of the same length"}
+    section["history_varies_3x"] = {
+        "history": "one job of 8 h and one of 24 h",
+        "8h": _export(exports["vary_8h"]),
+        "24h": _export(exports["vary_24h"]),
+    }
+    overheads = [
+        r["poll_overhead_median_s"]
+        for scenario in (learned, sweep, all_types)
+        for r in scenario["object_types"].values()
+        if r.get("poll_overhead_median_s") is not None
+    ]
+    scale = learned["time_scale"]
+    section["time_scale"] = scale
+    section["poll_round_trip_median_s"] = round(statistics.median(overheads), 4) if overheads else None
+    section["lag_resolution_s"] = round(statistics.median(overheads) / scale, 1) if overheads else None
+    return section
+
+
+def cost_section(learned: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:
+    """The `cost` section: one export with history, without, and polled every 60 s, at list prices."""
+    section: dict[str, Any] = {
+        "prices_usd": PRICES_USD | {},
+        "price_region": PRICE_REGION,
+        "lambda_architecture": "arm64",
+    }
+    by_length = {record["job_seconds"]: record for record in sweep["object_types"].values()}
+    for label in COST_DURATIONS:
+        with_history = export_cost(learned["object_types"][f"learn_{label}"], learned["functions"])
+        fixed = export_cost(learned["object_types"][f"fixed_{label}"], learned["functions"])
+        without = by_length.get(float(DURATIONS[label]))
+        section[label] = {
+            "usd": with_history["usd"],
+            "baseline_usd": fixed["usd"],
+            "without_history_usd": export_cost(without, sweep["functions"])["usd"] if without else None,
+            "with_history": with_history,
+            "fixed_60s_poll": fixed,
+        }
+    return section
+
+
+def _cell(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def print_figures(results: dict[str, Any]) -> None:
+    """The figures, as a reader of the README sees them."""
+    poll = results["poll"]
+    print(f"\nPolling, executed (time scale {poll['time_scale']}; lag resolution ~{poll['lag_resolution_s']} s)")
+    print(
+        f"  {'job':>4} | {'checks: history / none / fixed':>30} | {'events/type: history / none / fixed':>36} |"
+        f" {'lag s: history / none / fixed':>30} | allowance"
+    )
+    for label in DURATIONS:
+        row = poll[label]
+        none = row["without_history"] or {}
+        print(
+            f"  {label:>4} | {row['checks']:>8} / {_cell(none.get('checks')):>6} / {row['baseline_checks']:>6}      |"
+            f" {row['history_events_per_type']:>10} / {_cell(none.get('history_events')):>6} /"
+            f" {row['baseline_history_events_per_type']:>6}          |"
+            f" {_cell(row['detection_lag_s']):>10} / {_cell(none.get('detection_lag_s')):>6} /"
+            f" {_cell(row['baseline_detection_lag_s']):>6}      | {row['allowance_s']:.0f}"
+        )
+    sweep = poll["lag_sweep"]
+    print(
+        f"  lag sweep: {sweep['job_lengths']} lengths {sweep['shortest_s']:g}-{sweep['longest_s']:g} s, worst lag "
+        f"{_cell(sweep['worst_fraction_of_allowance'])} of its allowance (at {_cell(sweep['worst_at_job_seconds'])} s);"
+        f" the schedule alone: {_cell(sweep['schedule_worst_fraction_of_allowance'], '.3f')}"
+    )
+    every = poll["all_types_24h"]
+    print(
+        f"  {every['object_types']} types x 24 h in one execution: {every['history_events']:,} history events "
+        f"({every['of_limit']:.0%} of 25,000), {every['status']}; worst lag {every['worst_fraction_of_allowance']} "
+        f"of its allowance; a fixed 60 s poll: ~{every['baseline_fixed_60s_poll_estimate']:,}"
+    )
+    for name, row in (("predicts well (24 h)", poll["history_predicts_well"]),):
+        print(
+            f"  history {name}: {row['checks']} checks, {row['history_events']} events, lag {row['detection_lag_s']} s"
+        )
+    for label in ("8h", "24h"):
+        row = poll["history_varies_3x"][label]
+        print(
+            f"  history varies 3x, {label} job: {row['checks']} checks, {row['history_events']} events,"
+            f" lag {row['detection_lag_s']} s"
+        )
+    if "index" in results:
+        print("\nIndexing")
+        for n, row in results["index"].items():
+            if not isinstance(row, dict) or "ratio_to_listing" not in row:
+                continue
+            print(
+                f"  {int(n):>7,} files: {row['wall_s']:.1f} s, {row['ratio_to_listing']:.2f}x a bare listing, "
+                f"{row['ratio_to_listing_and_reading']:.2f}x listing + reading every file; peak "
+                f"{row['peak_rss_mb']:.0f} MB, at most {row['max_timeout_fraction']:.1%} of a Lambda timeout"
+            )
+    cold = results["cold_start"]
+    print(f"\nCold start (median of {cold['runs']} fresh interpreters; baseline {cold['baseline_import_s']} s)")
+    for name, row in cold.items():
+        if isinstance(row, dict) and "import_ratio" in row:
+            print(
+                f"  {name:<22} import {row['import_s']:.3f} s = {row['import_ratio']:.2f}x boto3;"
+                f" {row['build_bytes']:,} bytes + layer {cold['layer_bytes']:,} ({cold['sizes_from']})"
+            )
+    cost = results["cost"]
+    print("\nCost of one export at list prices (us-east-1, arm64)")
+    for label in COST_DURATIONS:
+        row = cost[label]
+        print(
+            f"  {label:>4}: ${row['usd']:.5f} with history, ${_cell(row['without_history_usd'], '.5f')} without,"
+            f" ${row['baseline_usd']:.5f} with a fixed 60 s poll"
+        )
+    print(f"\nDemo: {results['demo']['wall_s']} s ({results['demo']['command']})")
