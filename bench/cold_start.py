@@ -40,15 +40,52 @@ class Function:
     memory_mb: int
 
 
-def _placeholder(name: str, value: Any) -> str:
-    # Intrinsics (Ref, GetAtt, If, Join) have no value offline: a plausible one of the right shape.
-    if isinstance(value, str | int | float | bool):
-        return str(value)
-    if name.endswith("_ARN"):
-        return f"arn:aws:sns:us-east-1:123456789012:{name.lower()}"
-    if name == "ACCOUNT_ID":
-        return "123456789012"
-    return f"bench-{name.lower().replace('_', '-')}"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+# Values a deployment gives, for parameters without a default.
+PARAMETER_VALUES = {"DomainNames": "bench"}
+
+
+def _arn(resource_type: str, logical_id: str) -> str:
+    service = resource_type.split("::")[1].lower()
+    if service == "kms":
+        return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-4000-8000-000000000000"
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:bench-{logical_id}"
+
+
+def resolve(value: Any, template: dict[str, Any]) -> Any:
+    """A template value with its intrinsics replaced by what a deployment would give (parameter defaults,
+    resource names and ARNs of the right shape), the first branch of every condition taken."""
+    if not isinstance(value, dict):
+        return value
+    ((function, argument),) = value.items()
+    parameters = template.get("Parameters", {})
+    resources = template.get("Resources", {})
+    if function == "Ref":
+        pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::StackName": "bench", "AWS::Partition": "aws"}
+        if argument in pseudo:
+            return pseudo[argument]
+        if argument in parameters:
+            default = PARAMETER_VALUES.get(argument, parameters[argument].get("Default", ""))
+            return str(default).split(",") if parameters[argument]["Type"] == "CommaDelimitedList" else str(default)
+        resource_type = resources.get(argument, {}).get("Type", "")
+        return _arn(resource_type, argument) if resource_type in {"AWS::SNS::Topic"} else f"bench-{argument}"
+    if function == "Fn::GetAtt":
+        logical_id = argument[0] if isinstance(argument, list) else argument.split(".")[0]
+        return _arn(resources.get(logical_id, {}).get("Type", "AWS::Unknown::Thing"), logical_id)
+    if function == "Fn::Join":
+        separator, items = argument
+        resolved = resolve(items, template)
+        parts = resolved if isinstance(resolved, list) else [resolve(item, template) for item in items]
+        return separator.join(str(part) for part in parts)
+    if function == "Fn::If":
+        return resolve(argument[1], template)
+    if function == "Fn::Sub":
+        text = argument if isinstance(argument, str) else argument[0]
+        for name, known in (("AWS::AccountId", ACCOUNT), ("AWS::Region", REGION), ("AWS::StackName", "bench")):
+            text = text.replace("${" + name + "}", known)
+        return text
+    raise ValueError(f"no offline value for {function}")
 
 
 def template_functions(template_path: Path = ROOT / "template.yaml") -> list[Function]:
@@ -64,7 +101,7 @@ def template_functions(template_path: Path = ROOT / "template.yaml") -> list[Fun
             continue
         properties = resource["Properties"]
         own = (properties.get("Environment") or {}).get("Variables") or {}
-        variables = {name: _placeholder(name, value) for name, value in {**common, **own}.items()}
+        variables = {name: str(resolve(value, template)) for name, value in {**common, **own}.items()}
         found.append(
             Function(
                 logical_id=logical_id,
