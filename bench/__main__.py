@@ -1,9 +1,11 @@
 """`make bench`: the real state machine on the offline stack, every figure beside its baseline, in one run.
 
-Writes `bench/results.json` and prints the figures. Polling runs three scenarios side by side, each
-in a process of its own (one offline account each, see `bench.polling`), while the cold-start
-figures are taken; then indexing, then the demo. `--quick` runs tiny sizes to prove the benchmark
-still works (its figures mean nothing).
+Writes `bench/results.json` and prints the figures. The full run uses four offline accounts at once,
+each a process of its own (moto's state is process-global): the three polling scenarios of
+`bench.polling` and the indexing of `bench.indexing`. They deploy together; the `learned` scenario
+makes its history alone; then every measured job starts at the same moment, the cold-start figures
+are taken, and the indexing starts. The demo runs last, alone. `--quick` runs tiny sizes in one
+account, the demo alongside, to prove the benchmark still works (its figures mean nothing).
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import cold_start, demo
-from bench.report import cost_section, lookup, poll_section, print_figures, required_keys
+from bench.report import cost_section, index_section, lookup, poll_section, print_figures, required_keys
 from bench.sizes import FULL, QUICK, Sizes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,25 +55,94 @@ def machine() -> dict[str, Any]:
     }
 
 
-def start_polling(sizes: Sizes, folder: Path) -> dict[str, subprocess.Popen[bytes]]:
-    """Start each polling scenario in its own process (its own offline account)."""
-    return {
-        name: subprocess.Popen(  # our own interpreter and module
-            [sys.executable, "-m", "bench.polling", name, "--sizes", sizes.name, "--out", str(folder / f"{name}.json")],
-            cwd=ROOT,
+@dataclass
+class Account:
+    """One offline account: a process running some of the benchmarks, writing its report to `out`."""
+
+    name: str
+    arguments: list[str]
+    out: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start its process (our own interpreter and module)."""
+        self.process = subprocess.Popen([sys.executable, "-m", *self.arguments, "--out", str(self.out)], cwd=ROOT)
+
+    def failed(self) -> bool:
+        """Whether its process ended with an error."""
+        return self.process is not None and self.process.poll() not in (None, 0)
+
+    def report(self) -> dict[str, Any]:
+        """Wait for it; its report."""
+        assert self.process is not None
+        if self.process.wait() != 0:
+            raise RuntimeError(f"the {self.name} benchmark failed (exit {self.process.returncode})")
+        report: dict[str, Any] = json.loads(self.out.read_text())
+        return report
+
+
+def accounts(sizes: Sizes, folder: Path) -> list[Account]:
+    """The processes of a run: one account per scenario and one for indexing, or (quick) one for all."""
+    if sizes is QUICK:
+        files = ["--index-files", *map(str, sizes.index_files)]
+        return [Account("quick", ["bench.polling", *SCENARIOS, "--sizes", sizes.name, *files], folder / "quick.json")]
+    ready = [str(folder / f"{name}.ready") for name in SCENARIOS]
+    found = [
+        Account(
+            name,
+            [
+                "bench.polling",
+                name,
+                "--sizes",
+                sizes.name,
+                "--ready-file",
+                str(folder / f"{name}.ready"),
+                "--wait-for",
+                *ready,
+            ],
+            folder / f"{name}.json",
         )
         for name in SCENARIOS
-    }
+    ]
+    indexing = ["bench.indexing", "--files", *map(str, sizes.index_files), "--time-scale", str(sizes.time_scale)]
+    found.append(Account("index", [*indexing, "--wait-for", str(folder / "index.go")], folder / "index.json"))
+    return found
 
 
-def finish_polling(processes: dict[str, subprocess.Popen[bytes]], folder: Path) -> dict[str, dict[str, Any]]:
-    """Wait for the polling processes; their reports."""
-    reports = {}
-    for name, process in processes.items():
-        if process.wait() != 0:
-            raise RuntimeError(f"the {name} polling scenario failed (exit {process.returncode})")
-        reports[name] = json.loads((folder / f"{name}.json").read_text())
-    return reports
+def wait_until_measuring(folder: Path, running: list[Account]) -> None:
+    """Until every scenario is ready (its measured jobs start), or one of them failed."""
+    while not all((folder / f"{name}.ready").exists() for name in SCENARIOS):
+        failed = [account.name for account in running if account.failed()]
+        if failed:
+            raise RuntimeError(f"{failed} failed before the measured jobs started")
+        time.sleep(1)
+
+
+class DemoRun:
+    """The demo's wall time, measured on a thread of its own (the demo runs in a process of its own)."""
+
+    def __init__(self, days: int) -> None:
+        self.days = days
+        self._result: dict[str, Any] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._measure, name="bench-demo", daemon=True)
+
+    def _measure(self) -> None:
+        try:
+            self._result = demo.measure(self.days)
+        except BaseException as error:  # reported by result()
+            self._error = error
+
+    def start(self) -> None:
+        """Start the demo."""
+        self._thread.start()
+
+    def result(self) -> dict[str, Any]:
+        """Wait for the demo; its figures (raises what the demo raised)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def run(sizes: Sizes, out: Path) -> dict[str, Any]:
@@ -82,36 +155,55 @@ def run(sizes: Sizes, out: Path) -> dict[str, Any]:
         "machine": machine(),
     }
     print(f"bench ({sizes.name}): time scale {sizes.time_scale} (a 60 s Wait lasts {60 * sizes.time_scale:g} s)")
+    reports: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         folder = Path(scratch)
-        print("Polling: three offline accounts side by side (learned + fixed 60 s poll, lag sweep, all types)")
-        processes = start_polling(sizes, folder)
+        running = accounts(sizes, folder)
+        print(f"Offline accounts: {', '.join(account.name for account in running)} (deploying)")
+        for account in running:
+            account.start()
+        demo_run = DemoRun(sizes.demo_days)
         try:
+            if sizes is QUICK:
+                demo_run.start()
+            else:
+                wait_until_measuring(folder, running)
+                print("Measured jobs started in every account")
             print("Cold start: imports in fresh interpreters, sizes" + (" after sam build" if sizes.sam_build else ""))
             results["cold_start"] = cold_start.measure(sizes.cold_start_runs, sizes.sam_build)
-            reports = finish_polling(processes, folder)
+            # Indexing starts once the cold-start figures are taken (both would load the same CPUs).
+            (folder / "index.go").touch()
+            for account in running:
+                reports |= account.report()
         finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.terminate()
+            for account in running:
+                if account.process is not None and account.process.poll() is None:
+                    account.process.terminate()
     results["poll"] = poll_section(reports["learned"], reports["sweep"], reports["all_types"])
+    results["index"] = index_section(reports["index"])
     results["cost"] = cost_section(reports["learned"], reports["sweep"])
-    results["poll_runs"] = {name: {k: v for k, v in r.items() if k != "object_types"} for name, r in reports.items()}
-    print("Demo: python -m local demo")
-    results["demo"] = demo.measure(sizes.demo_days)
+    results["poll_runs"] = {
+        name: {key: value for key, value in reports[name].items() if key != "object_types"} for name in SCENARIOS
+    }
+    if sizes is not QUICK:
+        print("Demo: python -m local demo")
+        demo_run.start()
+    results["demo"] = demo_run.result()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.monotonic() - began, 1)
     out.write_text(json.dumps(results, indent=1) + "\n")
     print_figures(results)
-    missing = [key for key in required_keys(sizes, _functions(results)) if not _is_number(lookup(results, key))]
+    missing = missing_figures(results, sizes)
     if missing:
         print(f"\nMISSING figures: {missing}")
     print(f"\nbench finished in {results['wall_s']:.0f} s; results in {out}")
     return results
 
 
-def _functions(results: dict[str, Any]) -> list[str]:
-    return [name for name, row in results.get("cold_start", {}).items() if isinstance(row, dict)]
+def missing_figures(results: dict[str, Any], sizes: Sizes) -> list[str]:
+    """The required keys that do not hold a number."""
+    functions = [name for name, row in results.get("cold_start", {}).items() if isinstance(row, dict)]
+    return [key for key in required_keys(sizes, functions) if not _is_number(lookup(results, key))]
 
 
 def _is_number(value: Any) -> bool:
@@ -120,9 +212,7 @@ def _is_number(value: Any) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes: proves the benchmark runs (figures mean nothing)"
-    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs (figures mean nothing)")
     parser.add_argument(
         "--out", type=Path, default=None, help="where to write the results (default bench/results.json)"
     )
@@ -130,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     out = args.out or (ROOT / "bench" / ("results-quick.json" if args.quick else "results.json"))
     results = run(sizes, out)
-    keys = required_keys(sizes, _functions(results))
-    return 0 if all(_is_number(lookup(results, key)) for key in keys) else 1
+    return 1 if missing_figures(results, sizes) else 0
 
 
 if __name__ == "__main__":

@@ -170,6 +170,7 @@ class DetectionLag:
 
     seconds: float  # waits counted at their scaled length, everything else at real speed (as on AWS)
     raw_seconds: float  # the whole real interval divided by the scale (Lambda round trips inflated)
+    in_waits_seconds: float  # only the part spent in Wait states (the schedule's own share of the lag)
 
 
 def detection_lag(
@@ -185,7 +186,11 @@ def detection_lag(
     in_waits = sum(
         max(0.0, (min(end, seen_at) - max(begin, job_end)).total_seconds()) for begin, end in waits if end > job_end
     )
-    return DetectionLag(seconds=in_waits / time_scale + (span - in_waits), raw_seconds=span / time_scale)
+    return DetectionLag(
+        seconds=in_waits / time_scale + (span - in_waits),
+        raw_seconds=span / time_scale,
+        in_waits_seconds=in_waits / time_scale,
+    )
 
 
 def poll_overhead_seconds(waits: list[tuple[datetime, datetime]]) -> list[float]:

@@ -52,11 +52,11 @@ FIXED_POLL_LAG_FRACTION = "0.000001"
 PARAMETERS = {
     "DomainNames": DOMAIN,
     "InitialStartTime": "2024-01-01T00:00:00Z",
-    "MaxConcurrentExports": "20",
     # A 24-hour job must not meet the default 24-hour timeout while it is being measured.
     "ExportTimeoutHours": "30",
 }
 MAX_CONCURRENT_JOBS = 20  # Customer Profiles bulk exports per account and Region (not adjustable)
+MAX_DATA_INTEGRATIONS = 20  # AppIntegrations data integrations per Region (adjustable)
 
 
 def iso(moment: datetime) -> str:
@@ -71,6 +71,23 @@ def fixed_poll(template: dict[str, Any]) -> dict[str, Any]:
             environment = resource.setdefault("Properties", {}).setdefault("Environment", {})
             environment.setdefault("Variables", {})["POLL_LAG_FRACTION"] = FIXED_POLL_LAG_FRACTION
     return template
+
+
+@dataclass
+class Gate:
+    """Files through which scenario processes start their measured jobs together."""
+
+    ready_file: Path | None = None  # touched once this scenario's prior jobs are done
+    wait_for: tuple[Path, ...] = ()  # measured jobs start once all of these exist
+
+    def ready(self) -> None:
+        """Say this scenario may start its measured jobs."""
+        if self.ready_file is not None and not self.ready_file.exists():
+            self.ready_file.touch()
+
+    def open(self) -> bool:
+        """Whether every scenario is ready."""
+        return all(path.exists() for path in self.wait_for)
 
 
 @dataclass
@@ -99,13 +116,21 @@ class Scenario:
         self.control = stack.emulator_control
         self.job_seconds: dict[str, float] = {}
 
-    def run(self, steps: list[Step], timeout: float) -> None:
-        """Start each step once the steps it follows have finished; wait for all of them."""
+    def run(self, steps: list[Step], timeout: float, gate: Gate) -> None:
+        """Start each step once the steps it follows have finished; wait for all of them.
+
+        Measured steps also wait for the gate: every prior step here has finished and the other
+        scenarios are ready, so that measured jobs start together, after the history was made.
+        """
         sfn = self.stack.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while any(not step.finished for step in steps):
+            if all(step.finished for step in steps if not step.measured):
+                gate.ready()
             for step in steps:
                 if step.arn or any(not other.finished for other in steps if other.name in step.after):
+                    continue
+                if step.measured and not gate.open():
                     continue
                 if step.measured:
                     self.seed(step)
@@ -124,6 +149,8 @@ class Scenario:
                     if described["status"] != "RUNNING":
                         step.finished, step.status = time.monotonic(), described["status"]
                         print(f"  {step.name}: {step.status} after {step.finished - step.started:.0f} s", flush=True)
+                        if step.status != "SUCCEEDED":
+                            print(f"    why: {failure_reasons(step.stack.execution_history(step.arn))}", flush=True)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"steps still running after {timeout:.0f} s: {[s.name for s in steps]}")
             time.sleep(0.5)
@@ -199,6 +226,7 @@ class Scenario:
                     record |= {
                         "detection_lag_s": round(lag.seconds, 1),
                         "detection_lag_raw_s": round(lag.raw_seconds, 1),
+                        "detection_lag_in_waits_s": round(lag.in_waits_seconds, 1),
                         "lag_fraction_of_allowance": round(lag.seconds / allowance(seconds), 3),
                         "waited_at_seen_s": polling.waited_at_seen,
                     }
@@ -235,6 +263,21 @@ class Scenario:
         }
 
 
+def failure_reasons(history: list[dict[str, Any]]) -> list[str]:
+    """What an execution's failed exports and its end said (for the log of a failed step)."""
+    reasons = []
+    for event in history:
+        details = event.get("stateEnteredEventDetails") or {}
+        if details.get("name") == "RecordFailure":
+            failed = json.loads(details.get("input") or "{}")
+            error = failed.get("error") or {}
+            reasons.append(f"{failed.get('objectType')}: {failed.get('statusMessage') or error.get('Cause', '')[:300]}")
+        if event["type"] == "ExecutionFailed":
+            cause = event.get("executionFailedEventDetails", {})
+            reasons.append(f"execution: {cause.get('error')}: {str(cause.get('cause'))[:300]}")
+    return reasons[:5]
+
+
 def _job_of(jobs: list[dict[str, Any]], name: str, start: str, end: str) -> dict[str, Any] | None:
     start_ms = int(datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp() * 1000) if start else -1
     end_ms = int(datetime.fromisoformat(end.replace("Z", "+00:00")).timestamp() * 1000) if end else -1
@@ -261,7 +304,7 @@ def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]
 # ----------------------------------------------------------------------------------------- scenarios
 def learned(stack: Any, sizes: Sizes) -> tuple[list[Step], dict[str, tuple[str, ...]]]:
     """Prior jobs give each `learn_*` and `vary_*` type its history; `fixed_*` types poll every 60 s."""
-    fixed = stack.add_stack("bench-fixed", _parameters(_fixed_types()), customize=fixed_poll)
+    fixed = stack.add_stack("bench-fixed", _parameters(_fixed_types(), sizes), customize=fixed_poll)
     short = {f"learn_{label}": float(s) for label, s in DURATIONS.items() if s <= SHORT_HISTORY_UP_TO}
     long = {f"learn_{label}": float(s) for label, s in DURATIONS.items() if s > SHORT_HISTORY_UP_TO}
     vary = {"vary_8h": 8 * 3600.0, "vary_24h": 24 * 3600.0}
@@ -310,7 +353,7 @@ def _fixed_types() -> tuple[str, ...]:
 
 def sweep(stack: Any, sizes: Sizes) -> tuple[list[Step], dict[str, tuple[str, ...]]]:
     """Jobs of many lengths, longest first, without history."""
-    lengths = sorted(sweep_lengths(sizes.sweep_lengths), reverse=True)
+    lengths = sorted(sweep_lengths(sizes.sweep_lengths, sizes.sweep_longest), reverse=True)
     durations = {_sweep_type(i): seconds for i, seconds in enumerate(lengths)}
     return [Step("sweep", stack, durations, INITIAL + WINDOW + SAFETY_LAG)], {stack.stack_name: tuple(durations)}
 
@@ -320,8 +363,8 @@ def _sweep_type(index: int) -> str:
 
 
 def all_types(stack: Any, sizes: Sizes) -> tuple[list[Step], dict[str, tuple[str, ...]]]:
-    """`sizes.all_types` object types of 24-hour jobs in one execution, without history."""
-    durations = {f"all_{i + 1:02d}": 24 * 3600.0 for i in range(sizes.all_types)}
+    """`sizes.all_types` object types of 24-hour jobs (quick: shorter) in one execution, without history."""
+    durations = {f"all_{i + 1:02d}": float(sizes.all_types_job_seconds) for i in range(sizes.all_types)}
     return [Step("all-types", stack, durations, INITIAL + WINDOW + SAFETY_LAG)], {stack.stack_name: tuple(durations)}
 
 
@@ -333,57 +376,89 @@ def object_types_of(scenario: str, sizes: Sizes) -> tuple[str, ...]:
     if scenario == "learned":
         return _learned_types()
     if scenario == "sweep":
-        return tuple(_sweep_type(i) for i in range(len(sweep_lengths(sizes.sweep_lengths))))
+        return tuple(_sweep_type(i) for i in range(len(sweep_lengths(sizes.sweep_lengths, sizes.sweep_longest))))
     return tuple(f"all_{i + 1:02d}" for i in range(sizes.all_types))
 
 
-def _parameters(object_types: tuple[str, ...]) -> dict[str, str]:
-    return PARAMETERS | {"ObjectTypes": ",".join(object_types)}
+def _parameters(object_types: tuple[str, ...], sizes: Sizes) -> dict[str, str]:
+    return PARAMETERS | {
+        "ObjectTypes": ",".join(object_types),
+        "MaxConcurrentExports": str(sizes.max_concurrent_exports),
+    }
 
 
-def run_scenario(name: str, sizes: Sizes, log_dir: Path) -> dict[str, Any]:
-    """Deploy the scenario's stacks into a fresh offline account, run its steps, report."""
+def run_account(
+    names: list[str], sizes: Sizes, log_dir: Path, gate: Gate | None = None, index_files: tuple[int, ...] = ()
+) -> dict[str, Any]:
+    """Deploy into a fresh offline account, run the scenarios one after another, then index; their reports.
+
+    `make bench` runs one scenario per account (they overlap in time, and each stays within the
+    account's 20 concurrent jobs); the quick run chains all of them, and the indexing, in one.
+    """
+    from bench import indexing
     from local.harness.stack import OfflineStack
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     logging.getLogger("local").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="Tried to parse")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    object_types = object_types_of(name, sizes)
+    index_types = tuple(indexing.object_type_of(n) for n in index_files)
+    object_types = tuple(t for name in names for t in object_types_of(name, sizes)) + index_types
     began = time.monotonic()
     with OfflineStack(
         ROOT / "template.yaml",
-        _parameters(object_types),
+        _parameters(object_types, sizes),
         time_scale=sizes.time_scale,
-        stack_name=f"bench-{name.replace('_', '-')}" if name != "learned" else "bench",
-        lambda_log=log_dir / f"{name}-lambdas.log",
+        stack_name=f"bench-{names[0].replace('_', '-')}" if names != ["learned"] else "bench",
+        lambda_log=log_dir / "lambdas.log",
     ) as stack:
-        steps, types_by_stack = SCENARIOS[name](stack, sizes)
-        if len(object_types) > 20:
+        if index_types:
+            stack.emulator_control.configure(never_ending_object_types=list(index_types))
+        planned: dict[str, list[Step]] = {}
+        types_by_stack: dict[str, tuple[str, ...]] = {stack.stack_name: object_types}
+        for name in names:
+            steps, types = SCENARIOS[name](stack, sizes)
+            previous = [step.name for steps_before in planned.values() for step in steps_before]
+            for step in steps:
+                step.after = step.after or tuple(previous)  # chained: after every step of the scenarios before
+            planned[name] = steps
+            for stack_name, its_types in types.items():
+                types_by_stack.setdefault(stack_name, its_types)
+        data_integrations = sum(len(types) for types in types_by_stack.values())
+        if data_integrations > MAX_DATA_INTEGRATIONS:
             # Data integrations per Region: 20 by default, adjustable on AWS (a quota increase).
-            stack.emulator_control.configure(max_data_integrations=len(object_types))
+            stack.emulator_control.configure(max_data_integrations=data_integrations)
         meter = install(stack, types_by_stack)
         deployed = time.monotonic() - began
-        longest = max(s for step in steps for s in step.durations.values())
+        every_step = [step for steps in planned.values() for step in steps]
+        longest = sum(max(s for s in step.durations.values()) for step in every_step)
         scenario = Scenario(stack, sizes, meter)
-        scenario.run(steps, timeout=3 * longest * sizes.time_scale + 600)
-        report = scenario.report(steps)
-    return report | {
-        "scenario": name,
-        "time_scale": sizes.time_scale,
-        "deploy_s": round(deployed, 1),
-        "wall_s": round(time.monotonic() - began, 1),
-    }
+        scenario.run(every_step, timeout=3 * longest * sizes.time_scale + 1200, gate=gate or Gate())
+        reports: dict[str, Any] = {}
+        for name, steps in planned.items():
+            reports[name] = scenario.report(steps) | {
+                "scenario": name,
+                "time_scale": sizes.time_scale,
+                "deploy_s": round(deployed, 1),
+                "wall_s": round(time.monotonic() - began, 1),
+            }
+        if index_files:
+            reports["index"] = indexing.index_jobs(stack, index_files)
+    return reports
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.polling", description=__doc__)
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("scenarios", nargs="+", choices=sorted(SCENARIOS), help="run one after another")
     parser.add_argument("--sizes", choices=sorted(SIZES), default="full")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ready-file", type=Path, help="touched once this scenario's prior jobs are done")
+    parser.add_argument("--wait-for", type=Path, nargs="*", default=[], help="start measured jobs once these exist")
+    parser.add_argument("--index-files", type=int, nargs="*", default=[], help="then index jobs of these sizes")
     args = parser.parse_args(argv)
+    gate = Gate(args.ready_file, tuple(args.wait_for))
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as logs:
-        report = run_scenario(args.scenario, SIZES[args.sizes], Path(logs))
+        report = run_account(args.scenarios, SIZES[args.sizes], Path(logs), gate, tuple(args.index_files))
     args.out.write_text(json.dumps(report, indent=1, sort_keys=True))
     return 0
 

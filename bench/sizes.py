@@ -18,47 +18,56 @@ class Sizes:
 
     name: str
     time_scale: float  # a Wait of w seconds lasts w x time_scale offline, and so does an emulated job
-    sweep_lengths: int  # job lengths of the lag sweep (at least the issue's durations)
-    all_types: int  # object types of 24-hour jobs in one execution
+    sweep_lengths: int  # job lengths of the lag sweep (with the issue's durations up to the longest)
+    sweep_longest: float  # seconds
+    all_types: int  # object types of one job length each in one execution
+    all_types_job_seconds: float
     records_per_export: int  # objects each measured export writes (files of 100 records)
     index_files: tuple[int, ...]  # the indexing benchmark's job sizes
     cold_start_runs: int  # fresh interpreters per handler (and per baseline)
     sam_build: bool  # sizes from `sam build` (False: the source folders, not built)
     demo_days: int
+    max_concurrent_exports: int  # the stacks' MaxConcurrentExports (fewer: fewer Lambda sandboxes to start)
 
 
 FULL = Sizes(
     name="full",
     time_scale=0.01,
     sweep_lengths=50,
+    sweep_longest=SWEEP_LONGEST,
     all_types=20,
+    all_types_job_seconds=86_400,
     records_per_export=500,
     index_files=(10_000, 100_000),
     cold_start_runs=15,
     sam_build=True,
     demo_days=4,
+    max_concurrent_exports=20,
 )
 # Tiny: proves the benchmark still runs end to end; its figures mean nothing.
 QUICK = Sizes(
     name="quick",
-    time_scale=0.0002,
-    sweep_lengths=8,
-    all_types=3,
+    time_scale=0.00005,
+    sweep_lengths=4,
+    sweep_longest=600,
+    all_types=2,
+    all_types_job_seconds=3600,
     records_per_export=50,
     index_files=(30, 300),
     cold_start_runs=2,
     sam_build=False,
     demo_days=2,
+    max_concurrent_exports=2,
 )
 SIZES = {"full": FULL, "quick": QUICK}
 
 
-def sweep_lengths(count: int) -> list[float]:
-    """`count` job lengths from 1 s to 24 h, evenly spaced on a log scale, the issue's durations among them."""
-    anchors = {float(seconds) for seconds in DURATIONS.values()} | {SWEEP_SHORTEST, SWEEP_LONGEST}
+def sweep_lengths(count: int, longest: float = SWEEP_LONGEST) -> list[float]:
+    """`count` job lengths from 1 s to `longest`, evenly spaced on a log scale, the issue's durations among them."""
+    anchors = {float(s) for s in DURATIONS.values() if s <= longest} | {SWEEP_SHORTEST, float(longest)}
     lengths = set(anchors)
     steps = max(2, count - len(anchors) + 2)
-    ratio = math.log(SWEEP_LONGEST / SWEEP_SHORTEST) / (steps - 1)
+    ratio = math.log(longest / SWEEP_SHORTEST) / (steps - 1)
     for i in range(steps):
         if len(lengths) >= count:
             break

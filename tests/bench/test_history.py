@@ -135,6 +135,7 @@ def test_a_lag_counts_its_waits_at_their_unscaled_length_and_lambda_time_as_it_i
 
     assert lag.seconds == pytest.approx(40 + 0.05)
     assert lag.raw_seconds == pytest.approx(45.0)  # 50 ms of Lambda read as 5 s
+    assert lag.in_waits_seconds == pytest.approx(40.0)
 
 
 def test_a_job_that_ends_during_a_check_is_seen_after_the_rest_of_that_check() -> None:
