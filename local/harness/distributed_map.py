@@ -153,6 +153,11 @@ def split_map_runs(definition: str) -> tuple[str, dict[str, MapRunSettings]]:
                 raise InvalidItemBatcher(
                     f"{name}: ItemBatcher is only allowed in a Map whose ProcessorConfig is DISTRIBUTED"
                 )
+            if {"ItemSelector", "Parameters"} & set(state):
+                # AWS selects each item, then batches; moto would apply the selector to the whole batch.
+                raise NotImplementedError(
+                    f"{name}: ItemBatcher together with ItemSelector/Parameters is not supported by the offline harness"
+                )
             batcher = ItemBatcher.from_asl(name, state.pop("ItemBatcher"))
             stripped = True
         settings[name] = MapRunSettings(

@@ -408,8 +408,9 @@ def _parse_with_map_runs(original: Callable[[str], Any]) -> Any:
     def parse(definition: str) -> Any:
         parsable, settings = distributed_map.split_map_runs(definition)
         program, tree = original(parsable)
-        if settings:
-            distributed_map.attach_map_runs(program, settings, StateMap)
+        if settings and distributed_map.attach_map_runs(program, settings, StateMap) != len(settings):
+            # A batcher that no Map carries would silently run unbatched: refuse instead.
+            raise RuntimeError(f"the harness found not every Map state of {sorted(settings)} in moto's parse tree")
         return program, tree
 
     return staticmethod(parse)

@@ -294,6 +294,23 @@ def test_split_refuses_what_aws_refuses(batcher: dict[str, Any]) -> None:
         split_map_runs(json.dumps({"StartAt": "M", "States": {"M": state}}))
 
 
+def test_split_refuses_loudly_what_the_harness_would_run_differently() -> None:
+    # AWS applies an ItemSelector to each item before batching; moto would apply it to the batch.
+    state = {
+        "Type": "Map",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "End": True}},
+        },
+        "ItemBatcher": {"MaxItemsPerBatch": 2},
+        "ItemSelector": {"key.$": "$$.Map.Item.Value.Key"},
+        "End": True,
+    }
+    with pytest.raises(NotImplementedError, match="not supported by the offline harness"):
+        split_map_runs(json.dumps({"StartAt": "M", "States": {"M": state}}))
+
+
 def test_tolerance_follows_the_declared_thresholds() -> None:
     none, count, percentage = (
         MapRunSettings("M"),
