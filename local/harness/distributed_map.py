@@ -193,9 +193,11 @@ def attach_map_runs(program: Any, settings: dict[str, MapRunSettings], state_map
             continue
         if not hasattr(node, "__dict__") or not type(node).__module__.startswith("moto.stepfunctions"):
             continue
-        if isinstance(node, state_map_type) and getattr(node, "name", None) in settings:
-            setattr(node.iteration_component, SETTINGS_ATTRIBUTE, settings[node.name])
-            attached += 1
+        if isinstance(node, state_map_type):
+            state: Any = node
+            if state.name in settings:
+                setattr(state.iteration_component, SETTINGS_ATTRIBUTE, settings[state.name])
+                attached += 1
         pending.extend(vars(node).values())
     return attached
 
