@@ -211,8 +211,7 @@ def count_batch(batch: CountBatchInput, bucket: Bucket, kms_key_arn: str | None)
     The part's name derives from the batch's first key, so a retried child overwrites its own part.
     """
     files = [
-        ExportedFile(key=str(item["Key"]), size=int(item["Size"]), etag=str(item.get("ETag", "")).strip('"'))
-        for item in batch.items
+        ExportedFile(key=str(item["Key"]), size=int(item["Size"]), etag=_listed_etag(item)) for item in batch.items
     ]
     totals = {"files": 0, "bytes": 0, "records": 0}
 
@@ -226,6 +225,11 @@ def count_batch(batch: CountBatchInput, bucket: Bucket, kms_key_arn: str | None)
     part = f"{batch.batch_input.parts_prefix}{hashlib.sha256(files[0].key.encode()).hexdigest()[:20]}.jsonl"
     bucket.write_lines(part, lines(), kms_key_arn=kms_key_arn)
     return BatchCount(part=part, **totals)
+
+
+def _listed_etag(item: dict[str, Any]) -> str:
+    # The ItemReader hands S3's ETag as `Etag` (AWS's documented item shape); `ETag` is S3's own name.
+    return str(item.get("Etag", item.get("ETag", ""))).strip('"')
 
 
 def finish(
