@@ -425,7 +425,8 @@ def _map_run_failure(env: Any, error: StatesErrorNameType, cause: str) -> Failur
             env=env,
             error_name=name,
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(mapRunFailedEventDetails=details),
+            # moto's EventDetails TypedDict marks every detail key required; one is what AWS sends.
+            event_details=cast(EventDetails, {"mapRunFailedEventDetails": details}),
         )
     )
 
