@@ -2,7 +2,9 @@
 
 The real template.yaml is deployed into moto, the real state machine runs in moto's interpreter
 with the real handlers, and the AppIntegrations emulator plays Customer Profiles' bulk export.
-Time is scaled (a 60 s Wait takes 0.6 s), so a simulated week runs in well under a minute.
+Time is scaled (a 60 s Wait takes 0.6 s), so a simulated week runs in well under a minute. It ends
+with the saved queries' answers from the pipeline's own catalog (DuckDB standing in for Athena),
+checked against the objects it seeded, and with `cpexport status` as on-call would run it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ import logging
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local.athena.report import print_answers
+from cpexport.catalog import view_name
+from cpexport.models import render_utc
+from cpexport_cli.app import run_cli
+
+from local.athena import AthenaStandIn
+from local.athena.report import answer_questions
 from local.emulator.synthetic import generate, mutate
 from local.harness.stack import OfflineStack
 from local.observe import PipelineObserver, missing_versions, versions
@@ -25,7 +33,13 @@ from local.observe import PipelineObserver, missing_versions, versions
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = "demo-domain"
 OBJECT_TYPES = ("_profile", "_asset", "_order")
-START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def demo_start(days: int, now: datetime | None = None) -> datetime:
+    """Midnight UTC `days` days ago: the last scheduled day ends at today's midnight, so the watermarks the
+    demo leaves are hours old, as after a real schedule, and `cpexport status` judges them by the real clock."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days)
 
 
 def ms(moment: datetime) -> int:
@@ -40,8 +54,9 @@ def fresh_lambda_log(log_path: Path) -> Path:
 
 
 class Demo:
-    def __init__(self, stack: OfflineStack, observer: PipelineObserver) -> None:
+    def __init__(self, stack: OfflineStack, observer: PipelineObserver, start: datetime) -> None:
         self.stack, self.observer = stack, observer
+        self.start = start
         self.control = stack.emulator_control
         self.seeded: dict[str, list[dict[str, Any]]] = {t: [] for t in OBJECT_TYPES}
         self.summary: list[dict[str, Any]] = []
@@ -59,12 +74,17 @@ class Demo:
         return list(newest.values())
 
     def changes_for_day(self, day: int) -> None:
-        """New objects and updates during day `day`, some in its last 30 minutes (exported a day later)."""
-        begin, end = START + timedelta(days=day - 1), START + timedelta(days=day)
+        """New objects and updates during day `day`, some updates in its last 30 minutes (exported a day later).
+
+        New objects appear before the day's last hour, so each is exported by that day's tick: the current
+        view then holds every object seeded (in its newest version, or its last exported one if it changed
+        inside the lag since).
+        """
+        begin, end = self.start + timedelta(days=day - 1), self.start + timedelta(days=day)
         counts = {"_profile": (300, 60), "_asset": (120, 25), "_order": (400, 80)}
         for index, (object_type, (new, changed)) in enumerate(counts.items()):
             seed = day * 10 + index
-            fresh = generate(object_type, new if day == 1 else new // 4, ms(begin), ms(end), seed)
+            fresh = generate(object_type, new if day == 1 else new // 4, ms(begin), ms(end - timedelta(hours=1)), seed)
             updates = mutate(
                 self.latest(object_type), changed, ms(end - timedelta(hours=6)), seed, spread_ms=6 * 3600_000
             )
@@ -139,12 +159,51 @@ class Demo:
             )
         return ok
 
+    def check_views(self, athena: AthenaStandIn) -> bool:
+        """Each current-state view, as DuckDB computes it from the catalog, against the objects seeded.
 
-def run_demo(days: int, time_scale: float, log_path: Path) -> int:
+        Every object whose newest version predates its type's watermark shows that version; an object
+        changed since (inside the lag) shows a version it really had; nothing else is there.
+        """
+        print("\nThe current-state views (DuckDB over the Glue catalog and S3) against the seeded objects:")
+        ok = True
+        for object_type in OBJECT_TYPES:
+            watermark = self.observer.watermark(DOMAIN, object_type)
+            assert watermark is not None
+            cutoff = ms(datetime.fromisoformat(watermark.replace("Z", "+00:00")))
+            rows = athena.query(f"SELECT id, lastupdated FROM {view_name(object_type)} WHERE domain = ?", [DOMAIN])
+            shown = {row["id"]: row["lastupdated"] for row in rows}
+            had = {(obj["id"], obj["lastUpdated"]) for obj in self.seeded[object_type]}
+            due = {obj["id"]: obj["lastUpdated"] for obj in self.latest(object_type) if obj["lastUpdated"] < cutoff}
+            current = sum(shown.get(object_id) == last for object_id, last in due.items())
+            unknown = sum((object_id, last) not in had for object_id, last in shown.items())
+            good = current == len(due) and unknown == 0
+            ok = ok and good
+            print(
+                f"  {view_name(object_type):<15} {len(shown)} objects of {len(self.latest(object_type))} seeded: "
+                f"{current}/{len(due)} in their newest version, {len(shown) - current - unknown} changed since "
+                f"(last exported version), {unknown} unknown -> {'OK' if good else 'WRONG'}"
+            )
+        return ok
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """What the demo ends with: its exit code, the objects it seeded, the query answers, `cpexport status`'s code."""
+
+    code: int
+    seeded: dict[str, list[dict[str, Any]]]
+    watermarks: dict[str, str | None]
+    answers: dict[str, list[dict[str, Any]]]
+    status_code: int
+
+
+def run_demo(days: int, time_scale: float, log_path: Path) -> DemoOutcome:
+    start = demo_start(days)
     parameters = {
         "DomainNames": DOMAIN,
         "ObjectTypes": ",".join(OBJECT_TYPES),
-        "InitialStartTime": "2026-11-01T00:00:00Z",
+        "InitialStartTime": render_utc(start),
         "ExportPrefix": "exports",
     }
     print("Deploying template.yaml into moto (offline) ...")
@@ -156,10 +215,10 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> int:
         lambda_log=fresh_lambda_log(log_path),
     ) as stack:
         observer = PipelineObserver(stack, name="demo")
-        demo = Demo(stack, observer)
+        demo = Demo(stack, observer, start)
         print(f"  stack outputs: {json.dumps(stack.outputs, indent=None)[:300]}...")
         for day in range(1, days + 1):
-            tick = START + timedelta(days=day)
+            tick = start + timedelta(days=day)
             print(f"\nDay {day}: objects change, then the schedule fires at {tick:%Y-%m-%dT%H:%M:%SZ}")
             demo.changes_for_day(day)
             if day == days - 1:
@@ -173,8 +232,8 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> int:
         request = {
             "domainName": DOMAIN,
             "objectTypes": ["_order"],
-            "startTime": "2026-11-01T00:00:00Z",
-            "endTime": "2026-11-02T00:00:00Z",
+            "startTime": render_utc(start),
+            "endTime": render_utc(start + timedelta(days=1)),
             "correlationId": "crm-backfill-42",
         }
         print(f"  detail: {json.dumps(request)}")
@@ -208,11 +267,37 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> int:
         for object_type in OBJECT_TYPES:
             print(f"  {DOMAIN}/{object_type}: {observer.watermark(DOMAIN, object_type)}")
         ok = demo.check_nothing_missing()
-        if stack.outputs.get("GlueDatabaseName"):  # once the harness creates the stack's Glue database
-            print_answers(stack.outputs["GlueDatabaseName"], glue=stack.client("glue"), s3=stack.client("s3"))
+        database = stack.outputs["GlueDatabaseName"]
+        print(f"\nQueries, as Athena would answer them in workgroup {stack.outputs['AthenaWorkGroupName']}:")
+        with AthenaStandIn(database, glue=stack.client("glue"), s3=stack.client("s3")) as athena:
+            answers = answer_questions(athena)
+            views_ok = demo.check_views(athena)
+        print("\n$ cpexport status")
+        status_code = run_cli(
+            [
+                "status",
+                "--stack-name",
+                stack.stack_name,
+                "--region",
+                stack.region,
+                "--endpoint-url",
+                stack.endpoint_url,
+                "--appintegrations-endpoint-url",
+                str(stack.appintegrations_endpoint_url),
+            ]
+        )
+        if status_code != 0:
+            print(f"  cpexport status exited {status_code}: a row needs attention (see above)")
         print(f"\nHandler logs: {log_path}")
-        print("Demo " + ("PASSED: nothing is missing." if ok else "FAILED: data is missing."))
-        return 0 if ok else 1
+        passed = ok and views_ok and status_code == 0
+        print("Demo " + ("PASSED: nothing is missing." if passed else "FAILED: see above."))
+        return DemoOutcome(
+            code=0 if passed else 1,
+            seeded={object_type: list(objects) for object_type, objects in demo.seeded.items()},
+            watermarks={object_type: observer.watermark(DOMAIN, object_type) for object_type in OBJECT_TYPES},
+            answers=answers,
+            status_code=status_code,
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -231,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
     # Known and harmless here: moto skips alarms/bucket policies; some handlers emit no metric.
     warnings.filterwarnings("ignore", message="Tried to parse")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    return run_demo(args.days, args.time_scale, args.log)
+    return run_demo(args.days, args.time_scale, args.log).code
 
 
 def main(argv: list[str] | None = None) -> int:

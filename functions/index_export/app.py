@@ -1,9 +1,10 @@
-"""Index a completed export once its files settle: manifest, run record, then the watermark."""
+"""Index a completed export once its files settle: manifest, partition, run record, then the watermark."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cpexport.clients.glue import GlueCatalog
 from cpexport.clients.s3 import ExportBucket
 from cpexport.clients.state_table import StateTable
 from cpexport.config import get_settings
@@ -20,7 +21,11 @@ def lambda_handler(event: IndexingExport, context: LambdaContext) -> dict[str, A
     logger.append_keys(object_type=event.object_type, domain_name=event.domain_name)
     settings = get_settings()
     result = index_export(
-        event, settings, ExportBucket(settings.export_bucket_name), StateTable(settings.state_table_name)
+        event,
+        settings,
+        ExportBucket(settings.export_bucket_name),
+        StateTable(settings.state_table_name),
+        GlueCatalog(),
     )
     if isinstance(result, ExportResult):
         record_export_metrics(result)

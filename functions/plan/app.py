@@ -1,14 +1,15 @@
-"""Plan: validate the input and choose one window per domain x object type."""
+"""Plan: validate the input, choose one window per domain x object type, and get the export catalog ready."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cpexport.clients.glue import GlueCatalog
 from cpexport.clients.state_table import StateTable
 from cpexport.config import get_settings
 from cpexport.models import PlanInput
 from cpexport.observability import logger, metrics, record_watermark_ages, tracer
-from cpexport.planning import plan_exports
+from cpexport.planning import ensure_export_catalog, plan_exports
 
 
 @logger.inject_lambda_context(correlation_id_path="executionArn", clear_state=True)
@@ -21,6 +22,12 @@ def lambda_handler(event: PlanInput, context: LambdaContext) -> dict[str, Any]:
     if plan.rejection is not None:
         logger.warning("request rejected", extra={"reason": plan.rejection.message})
         return plan.to_wire()
+    # Never for a rejected request (nothing changes then); a failure here alerts through NotifyBroken.
+    changed = {
+        name: done for name, done in ensure_export_catalog(settings, GlueCatalog()).items() if done != "unchanged"
+    }
     record_watermark_ages(plan, settings.stack_name)
-    logger.info("planned", extra={"exports": len(plan.exports), "skipped": len(plan.skipped)})
+    logger.info(
+        "planned", extra={"exports": len(plan.exports), "skipped": len(plan.skipped), "catalog_changes": changed}
+    )
     return plan.to_wire()

@@ -26,15 +26,28 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def print_answers(database: str, *, glue: Any, s3: Any, out: Callable[[str], None] = print) -> None:
-    """Run the saved queries (and, with a profile view, profiles by loyalty tier) on DuckDB and print them."""
+def answer_questions(athena: AthenaStandIn, out: Callable[[str], None] = print) -> dict[str, list[dict[str, Any]]]:
+    """Run the saved queries (and, with a profile view, profiles by loyalty tier) on an open stand-in.
+
+    Prints each answer as a table and returns the rows by question title.
+    """
+    views = {row["name"] for row in athena.query("SELECT view_name AS name FROM duckdb_views()")}
+    questions = [("Objects changed per day", OBJECTS_CHANGED_PER_DAY)]
+    questions.append(("Current count by object type", CURRENT_COUNT_BY_OBJECT_TYPE))
+    if view_name("_profile") in views:
+        questions.append(("Current profiles by loyalty tier", PROFILES_BY_LOYALTY_TIER))
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for title, sql in questions:
+        answers[title] = athena.query(sql)
+        out(f"\nAthena (DuckDB offline), {title}:")
+        for line in _table(answers[title]):
+            out(line)
+    return answers
+
+
+def print_answers(
+    database: str, *, glue: Any, s3: Any, out: Callable[[str], None] = print
+) -> dict[str, list[dict[str, Any]]]:
+    """Load the database into DuckDB, then `answer_questions`."""
     with AthenaStandIn(database, glue=glue, s3=s3) as athena:
-        views = {row["name"] for row in athena.query("SELECT view_name AS name FROM duckdb_views()")}
-        questions = [("Objects changed per day", OBJECTS_CHANGED_PER_DAY)]
-        questions.append(("Current count by object type", CURRENT_COUNT_BY_OBJECT_TYPE))
-        if view_name("_profile") in views:
-            questions.append(("Current profiles by loyalty tier", PROFILES_BY_LOYALTY_TIER))
-        for title, sql in questions:
-            out(f"\nAthena (DuckDB offline), {title}:")
-            for line in _table(athena.query(sql)):
-                out(line)
+        return answer_questions(athena, out)

@@ -24,7 +24,9 @@ from local.harness.servers import MotoServer, ProcessEnvironment, start_emulator
 from local.harness.service_faults import ServiceFaults
 from local.iam.authorizer import MotoAuthorizer
 from local.iam.enforcement import Enforcer
+from local.iam.errors import ServiceError
 from local.iam.gate import RequestGate
+from local.iam.operations import ApiCall
 from local.iam.principals import (
     CONVENTIONAL_ACCESS_KEY_ID,
     CONVENTIONAL_SECRET_ACCESS_KEY,
@@ -144,6 +146,7 @@ class OfflineAccount:
             time_scale=self.time_scale,
             verbose=self.verbose,
             on_state_machine_target=self.triggers.deliver_rule_target,
+            child_execution_gate=self._may_start_child_executions,
         )
         self._patches.apply()
         self._saved_config = json.loads(json.dumps(default_user_config))
@@ -233,6 +236,32 @@ class OfflineAccount:
         except UntrustedRole as untrusted:
             LOG.error("state machine role: %s", untrusted)
             return None
+
+    def _may_start_child_executions(self, role_arn: str, state_machine_arn: str) -> None:
+        """A Distributed Map starts its children as the state machine's role: it needs states:StartExecution.
+
+        Authorized as the StartExecution request the service makes for each child would be (raises
+        `AccessDenied`, or `ServiceError` for a role Step Functions cannot assume).
+        """
+        if not self.enforce_iam:
+            return
+        try:
+            credentials = self.broker.role_credentials(role_arn, "states.amazonaws.com")
+        except UntrustedRole as untrusted:
+            raise ServiceError("AccessDeniedException", str(untrusted)) from None
+        principal = self.broker.resolve(credentials.access_key_id)
+        if principal is None:
+            raise ServiceError("UnrecognizedClientException", f"no session for {role_arn}")
+        call = ApiCall(
+            service="states",
+            operation="StartExecution",
+            params={"stateMachineArn": state_machine_arn},
+            path="/",
+            headers={},
+            account_id=self.account_id,
+            region=self.region,
+        )
+        self.enforcer.authorize(call, principal)
 
     def _service_may_send(self, service: str, queue_arn: str, context: dict[str, str]) -> bool:
         if not self.enforce_iam:

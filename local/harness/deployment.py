@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from local.harness.lambda_runtime import DeployedConfig, LocalFunction
-from local.harness.provisioners import ORDER, PROVISIONERS, ProvisionContext
+from local.harness.provisioners import (
+    DEPROVISIONERS,
+    ORDER,
+    PROVISIONERS,
+    REF_PROPERTIES,
+    ProvisionContext,
+    ref_value,
+)
 from local.harness.sam import (
     HIDDEN_OUTPUT_PREFIX,
     DeploymentPlan,
@@ -154,7 +161,7 @@ def deploy(
     transformed = transform_template(packaged, parameters)
     if customize is not None:
         transformed = customize(copy.deepcopy(transformed))
-    plan = plan_deployment(transformed, code, skipped_types=PROVISIONERS)
+    plan = plan_deployment(transformed, code, skipped_types=PROVISIONERS, ref_properties=REF_PROPERTIES)
     _without_dependencies_on(plan.template, {resource.logical_id for resource in plan.skipped})
     deployment = Deployment(stack_name, template_path, dict(parameters), plan)
     cfn = account.client("cloudformation")
@@ -200,20 +207,30 @@ def _finish(account: OfflineAccount, deployment: Deployment, stack: dict[str, An
 
 def remove(account: OfflineAccount, deployment: Deployment) -> None:
     """Delete a deployed stack: what the harness provisioned, then the CloudFormation stack."""
-    scheduler = account.client("scheduler")
-    for resource in deployment.of_type("AWS::Scheduler::Schedule"):
-        planned = next(r for r in deployment.plan.skipped if r.logical_id == resource.logical_id)
-        group = str(planned.resolve(deployment.hidden).get("GroupName") or "default")
-        scheduler.delete_schedule(Name=resource.physical_id, GroupName=group)
     for resource in deployment.resources.values():
         account.release(resource.resource_type, resource.physical_id, deployment.stack_name)
     _roll_back(account, deployment)
+
+
+def _deprovision(account: OfflineAccount, deployment: Deployment) -> None:
+    # What the harness created itself, newest first (a workgroup's saved queries before it, as AWS orders it).
+    context = ProvisionContext(stack_name=deployment.stack_name, client=account.client, owner_of=account.owner_of)
+    planned = {resource.logical_id: resource for resource in deployment.plan.skipped}
+    for resource in reversed(list(deployment.resources.values())):
+        delete = DEPROVISIONERS.get(resource.resource_type)
+        if delete is None or resource.logical_id not in planned:
+            continue
+        try:
+            delete(context, resource.physical_id, planned[resource.logical_id].resolve(deployment.hidden))
+        except ClientError:
+            LOG.warning("deleting %s of %s failed", resource.logical_id, deployment.stack_name, exc_info=True)
 
 
 def _roll_back(account: OfflineAccount, deployment: Deployment) -> None:
     for resource in deployment.resources.values():
         if resource.resource_type == "AWS::Lambda::Function":
             account.runtime.unregister(resource.physical_id)
+    _deprovision(account, deployment)
     try:
         account.client("cloudformation").delete_stack(StackName=deployment.stack_name)
     except ClientError:
@@ -355,3 +372,10 @@ def _provision_skipped(account: OfflineAccount, deployment: Deployment) -> None:
         deployment.resources[resource.logical_id] = StackResource(
             resource.logical_id, resource.resource_type, physical_id
         )
+        promised = ref_value(resource.resource_type, properties)
+        if promised is not None and str(promised) != physical_id:
+            # Outputs and other resources were given the property's value as this resource's Ref.
+            raise DeploymentError(
+                f"{deployment.stack_name}: {resource.logical_id}: provisioned as {physical_id!r}, but its Ref was "
+                f"planned as {promised!r}"
+            )

@@ -28,6 +28,14 @@
   was false for "0".
 - `physical_resource_id` added to `EventBus` and `LayerVersion`, which lack it, so `Ref` returns
   what it returns on AWS.
+- Distributed Map (see `distributed_map`): `AmazonStateLanguageParser.parse` takes each Map's
+  `ItemBatcher` out before moto's grammar sees it and hangs it on the parsed Map;
+  `ResourceEvalS3._handle_list_objects_v2` pages through every object (AWS's item shape, `[]` for an
+  empty prefix, `States.ItemReaderFailed` when listing is refused);
+  `DistributedIterationComponent._map_run` batches the items, lets children start only when the role
+  may `states:StartExecution` the state machine, and enforces the tolerated failures.
+- `StepFunctionsParserBackend._validate_definition`: a refused definition answers with the error code
+  `InvalidDefinition` (moto's parser raised an exception its responses render without a code).
 
 `tests/harness/test_harness_moto_internals.py` asserts each still exists with the signature and the
 source lines relied on (the replacements carry `__wrapped__`, so originals can be checked while patched).
@@ -38,10 +46,12 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import inspect
 import json
 import logging
 import pkgutil
 import sys
+import threading
 import time
 import types
 import uuid
@@ -58,11 +68,30 @@ from moto.core.exceptions import JsonRESTError
 from moto.events import models as events_models
 from moto.s3 import models as s3_models
 from moto.stepfunctions.parser import models as sfn_parser_models
+from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+    ResourceEvalS3,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+    DistributedIterationComponent,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from werkzeug.exceptions import HTTPException
 
+from local.harness import distributed_map
+from local.harness.distributed_map import ChildExecutionGate, MapRunSettings
 from local.harness.lambda_runtime import DeployedConfig, LambdaRuntime
 from local.iam.errors import ServiceError
 from local.iam.gate import RequestGate, SignedRequest
@@ -373,6 +402,149 @@ def _parse_condition(original: Any) -> Any:
     return parse_condition
 
 
+# ---------------------------------------------------------------------------------- Distributed Map
+def _parse_with_map_runs(original: Callable[[str], Any]) -> Any:
+    @functools.wraps(original)
+    def parse(definition: str) -> Any:
+        parsable, settings = distributed_map.split_map_runs(definition)
+        program, tree = original(parsable)
+        if settings and distributed_map.attach_map_runs(program, settings, StateMap) != len(settings):
+            # A batcher that no Map carries would silently run unbatched: refuse instead.
+            raise RuntimeError(f"the harness found not every Map state of {sorted(settings)} in moto's parse tree")
+        return program, tree
+
+    return staticmethod(parse)
+
+
+def _map_run_failure(env: Any, error: StatesErrorNameType, cause: str) -> FailureEventException:
+    """The failure of a Map run, shaped as moto's own item readers shape theirs."""
+    name = StatesErrorName(typ=error)
+    details = MapRunFailedEventDetails(error=name.error_name, cause=cause)
+    return FailureEventException(
+        FailureEvent(
+            env=env,
+            error_name=name,
+            event_type=HistoryEventType.TaskFailed,
+            # moto's EventDetails TypedDict marks every detail key required; one is what AWS sends.
+            event_details=cast(EventDetails, {"mapRunFailedEventDetails": details}),
+        )
+    )
+
+
+@functools.wraps(ResourceEvalS3._handle_list_objects_v2)
+def _list_every_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+    """The listObjectsV2 ItemReader as AWS runs it: every page, AWS's item shape, [] for an empty prefix."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3_client = ResourceEvalS3._get_s3_client(
+        resource_runtime_part=resource_runtime_part, state_credentials=state_credentials
+    )
+    parameters = env.stack.pop()
+    try:
+        items = distributed_map.list_all_objects(s3_client, parameters)
+    except (ClientError, BotoCoreError) as error:
+        raise _map_run_failure(
+            env, StatesErrorNameType.StatesItemReaderFailed, f"ListObjectsV2 of the ItemReader failed: {error}"
+        ) from None
+    env.stack.append(items)
+
+
+_BATCH_INPUT_TEMPLATES: dict[str, Any] = {}
+_BATCH_INPUT_LOCK = threading.Lock()
+
+
+def _batch_input_template(template: Any) -> Any:
+    """A BatchInput payload template as moto's own `Parameters` component (so it evaluates alike)."""
+    key = json.dumps(template, sort_keys=True)
+    with _BATCH_INPUT_LOCK:
+        if key not in _BATCH_INPUT_TEMPLATES:
+            holder = {
+                "StartAt": "BatchInput",
+                "States": {"BatchInput": {"Type": "Pass", "Parameters": template, "End": True}},
+            }
+            program, _ = inspect.unwrap(AmazonStateLanguageParser.parse)(json.dumps(holder))
+            _BATCH_INPUT_TEMPLATES[key] = program.states.states["BatchInput"].parameters
+        return _BATCH_INPUT_TEMPLATES[key]
+
+
+def _batched(env: Any, settings: MapRunSettings, items: list[Any]) -> list[dict[str, Any]]:
+    batcher = settings.batcher
+    assert batcher is not None
+    state_input = env.states.get_input()
+    max_items, max_bytes = batcher.max_items, batcher.max_input_bytes
+    if batcher.max_items_path:
+        max_items = distributed_map.positive_int(
+            "MaxItemsPerBatchPath", extract_json(batcher.max_items_path, state_input)
+        )
+    if batcher.max_input_bytes_path:
+        max_bytes = distributed_map.positive_int(
+            "MaxInputBytesPerBatchPath", extract_json(batcher.max_input_bytes_path, state_input)
+        )
+    batch_input = None
+    if batcher.batch_input is not None:
+        env.stack.append(state_input)
+        try:
+            _batch_input_template(batcher.batch_input).eval(env)
+            batch_input = env.stack.pop()
+        finally:
+            env.stack.pop()
+    return distributed_map.batches(items, max_items, max_bytes, batch_input)
+
+
+def _map_run_as_aws(gate: ChildExecutionGate | None) -> Any:
+    original = DistributedIterationComponent._map_run
+
+    @functools.wraps(original)
+    def _map_run(component: Any, env: Any, eval_input: Any) -> None:
+        settings: MapRunSettings | None = getattr(component, distributed_map.SETTINGS_ATTRIBUTE, None)
+        items = env.stack.pop()
+        if settings is not None and settings.batcher is not None:
+            items = _batched(env, settings, items)
+        count, percentage = eval_input.tolerated_failure_count, eval_input.tolerated_failure_percentage
+        if items and gate is not None:
+            context = env.states.context_object.context_object_data
+            try:
+                gate(str(env.aws_execution_details.role_arn), str(context["StateMachine"]["Id"]))
+            except ServiceError as refused:
+                # No child execution can start: every one of them fails.
+                if distributed_map.tolerance_exceeded(settings, len(items), len(items), count, percentage):
+                    raise _map_run_failure(
+                        env,
+                        StatesErrorNameType.StatesExceedToleratedFailureThreshold,
+                        f"The specified tolerated failure threshold was exceeded: no child execution could "
+                        f"start: {refused.message}",
+                    ) from None
+                env.stack.append([])
+                return
+        env.stack.append(items)
+        original(component, env, eval_input)
+        counter = eval_input.map_run_record.item_counter
+        failed = counter.failed.get() + counter.timed_out.get()
+        if distributed_map.tolerance_exceeded(settings, failed, len(items), count, percentage):
+            env.stack.pop()
+            raise _map_run_failure(
+                env,
+                StatesErrorNameType.StatesExceedToleratedFailureThreshold,
+                f"The specified tolerated failure threshold was exceeded: {failed} of {len(items)} child "
+                "executions failed",
+            )
+
+    return _map_run
+
+
+def _validate_definition(original: Callable[[str], None]) -> Any:
+    @functools.wraps(original)
+    def validate(definition: str) -> None:
+        from moto.stepfunctions.parser.api import InvalidDefinition
+
+        try:
+            original(definition)
+        except InvalidDefinition as refused:
+            raise JsonRESTError("InvalidDefinition", f"Invalid State Machine Definition: {refused.message}") from None
+
+    return staticmethod(validate)
+
+
 @dataclass
 class MotoPatches:
     """Installs the harness's replacements into moto's classes (process-wide) and removes them."""
@@ -383,6 +555,7 @@ class MotoPatches:
     time_scale: float = 1.0
     verbose: bool = False
     on_state_machine_target: StateMachineTarget | None = None
+    child_execution_gate: ChildExecutionGate | None = None
     _saved: list[tuple[Any, str, Any]] = field(default_factory=list)
     _log_levels: dict[str, int] = field(default_factory=dict)
 
@@ -409,6 +582,14 @@ class MotoPatches:
         )
         if self.on_state_machine_target is not None:
             self._replace(events_models.Rule, "send_to_targets", _send_to_targets(self.on_state_machine_target))
+        self._replace(AmazonStateLanguageParser, "parse", _parse_with_map_runs(AmazonStateLanguageParser.parse))
+        self._replace(ResourceEvalS3, "_handle_list_objects_v2", staticmethod(_list_every_object))
+        self._replace(
+            sfn_parser_models.StepFunctionsParserBackend,
+            "_validate_definition",
+            _validate_definition(sfn_parser_models.StepFunctionsParserBackend._validate_definition),
+        )
+        self._replace(DistributedIterationComponent, "_map_run", _map_run_as_aws(self.child_execution_gate))
         self._add_missing(events_models.EventBus, "physical_resource_id", property(lambda bus: bus.name))
         self._add_missing(lambda_models.LayerVersion, "physical_resource_id", property(lambda layer: layer.arn))
         if self.time_scale != 1.0:

@@ -11,6 +11,9 @@ Three steps, all offline:
    `AWS::S3::BucketPolicy`, `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm` ...); every
    intrinsic those need is added to the template as a hidden Output, so moto's own resolver (Ref,
    GetAtt, Sub, If, conditions) evaluates it, and `SkippedResource.resolve` rebuilds the properties.
+   A `Ref` to a skipped resource (in an Output or another resource) becomes the property its `Ref`
+   returns (a name the template sets, e.g. a Glue database's `DatabaseInput.Name`), so moto resolves
+   it too; a `Ref` whose value only exists once the resource is created is refused at planning.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import copy
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,15 +242,90 @@ def _is_scalar_branch(value: Any) -> bool:
     return not isinstance(value, dict | list) or _is_intrinsic(value)
 
 
+class UnresolvableReference(ValueError):
+    """A template refers to a skipped resource by something only known once the harness creates it."""
+
+
+def _ref_expression(
+    logical_id: str, resources: Mapping[str, Any], ref_properties: Mapping[str, tuple[str, ...]], where: str
+) -> Any:
+    resource = resources[logical_id]
+    path = ref_properties.get(str(resource.get("Type")), ())
+    value: Any = resource.get("Properties") or {}
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    if not path or value is None:
+        raise UnresolvableReference(
+            f"{where} refers to {logical_id} ({resource.get('Type')}), which the offline harness creates after "
+            "moto's create_stack and whose Ref it cannot know beforehand (give the resource a name, or register "
+            "its Ref property in local/harness/provisioners.py)"
+        )
+    return copy.deepcopy(value)
+
+
+def _rewrite_skipped_refs(
+    value: Any,
+    skipped: Mapping[str, Any],
+    ref_properties: Mapping[str, tuple[str, ...]],
+    where: str,
+    depth: int = 0,
+) -> Any:
+    """`value` with each Ref (and Sub `${X}`) to a skipped resource replaced by the property its Ref returns."""
+    if depth > 20:
+        raise UnresolvableReference(f"{where}: references between skipped resources form a cycle")
+
+    def again(item: Any) -> Any:
+        return _rewrite_skipped_refs(item, skipped, ref_properties, where, depth + 1)
+
+    if isinstance(value, list):
+        return [_rewrite_skipped_refs(item, skipped, ref_properties, where, depth) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"} and value["Ref"] in skipped:
+        return again(_ref_expression(value["Ref"], skipped, ref_properties, where))
+    if set(value) == {"Fn::GetAtt"}:
+        target = value["Fn::GetAtt"]
+        name = target[0] if isinstance(target, list) else str(target).split(".", 1)[0]
+        if name in skipped:
+            raise UnresolvableReference(f"{where}: Fn::GetAtt of {name}, a resource the offline harness creates later")
+    if set(value) == {"Fn::Sub"}:
+        text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+        variables = {
+            name: _rewrite_skipped_refs(v, skipped, ref_properties, where, depth) for name, v in variables.items()
+        }
+        for name in {part.split("}", 1)[0] for part in str(text).split("${")[1:]}:
+            base = name.split(".", 1)[0]
+            if base in skipped and name not in variables:
+                if name != base:
+                    raise UnresolvableReference(f"{where}: ${{{name}}} of a resource the offline harness creates later")
+                variables[name] = again(_ref_expression(base, skipped, ref_properties, where))
+        return {"Fn::Sub": [text, variables] if variables else text}
+    return {key: _rewrite_skipped_refs(item, skipped, ref_properties, where, depth) for key, item in value.items()}
+
+
 def plan_deployment(
-    template: dict[str, Any], code: dict[tuple[str, str], LocalCode], skipped_types: Iterable[str] = ()
+    template: dict[str, Any],
+    code: dict[tuple[str, str], LocalCode],
+    skipped_types: Iterable[str] = (),
+    ref_properties: Mapping[str, tuple[str, ...]] | None = None,
 ) -> DeploymentPlan:
     """Add the hidden Outputs the harness needs after `create_stack` and describe what to do with them.
 
     `template` is plain CloudFormation (after `transform_template`). Resources of `skipped_types`
-    are removed from the template (moto would only warn about them) and planned for the harness.
+    are removed from the template (moto would only warn about them) and planned for the harness;
+    `ref_properties` says, per skipped type, which property its `Ref` returns (see the module doc).
     """
     planned = copy.deepcopy(template)
+    kinds = set(skipped_types)
+    skipped_resources = {
+        name: resource for name, resource in (planned.get("Resources") or {}).items() if resource.get("Type") in kinds
+    }
+    if skipped_resources:
+        for section in ("Resources", "Outputs"):
+            for name, item in list((planned.get(section) or {}).items()):
+                planned[section][name] = _rewrite_skipped_refs(
+                    item, skipped_resources, ref_properties or {}, f"{section}.{name}"
+                )
     outputs: dict[str, Any] = planned.setdefault("Outputs", {}) or {}
     planned["Outputs"] = outputs
     plan = DeploymentPlan(template=planned, code=code)
@@ -283,7 +361,6 @@ def plan_deployment(
             return [placeholders(item, condition) for item in value]
         return value
 
-    kinds = set(skipped_types)
     for logical_id in [name for name, r in planned.get("Resources", {}).items() if r.get("Type") in kinds]:
         resource = planned["Resources"].pop(logical_id)
         condition = resource.get("Condition")

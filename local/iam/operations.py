@@ -291,6 +291,68 @@ def _log_group(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     return [Check(f"logs:{call.operation}", _arn(call, "logs", f"log-group:{group}:*"))]
 
 
+# ---------------------------------------------------------------------------------- Glue, Athena
+# Glue authorizes a call on the catalog, the database and the table(s) it touches, all three; names in
+# ARNs are lower case, as Glue stores them (a grant naming `database/Foo` never matches).
+def _glue_catalog(call: ApiCall) -> str:
+    return _arn(call, "glue", "catalog")
+
+
+def _glue_database_name(call: ApiCall) -> str:
+    database_input = call.params.get("DatabaseInput")
+    given = call.params.get("DatabaseName") or call.params.get("Name")
+    if given is None and isinstance(database_input, Mapping):
+        given = database_input.get("Name")
+    return str(given or "").lower()
+
+
+def _glue_database(call: ApiCall, _: ResourceDirectory) -> list[Check]:
+    database = _glue_database_name(call)
+    if not database:
+        raise UnmappedOperation(f"glue:{call.operation} without a database name")
+    action = f"glue:{call.operation}"
+    return [Check(action, _glue_catalog(call)), Check(action, _arn(call, "glue", f"database/{database}"))]
+
+
+def _glue_table(call: ApiCall, _: ResourceDirectory) -> list[Check]:
+    database = str(call.params.get("DatabaseName") or "").lower()
+    table_input = call.params.get("TableInput")
+    table = call.params.get("TableName") or call.params.get("Name")
+    if table is None and isinstance(table_input, Mapping):
+        table = table_input.get("Name")
+    if not database or not table:
+        raise UnmappedOperation(f"glue:{call.operation} without DatabaseName and a table name")
+    action = f"glue:{call.operation}"
+    return [
+        Check(action, _glue_catalog(call)),
+        Check(action, _arn(call, "glue", f"database/{database}")),
+        Check(action, _arn(call, "glue", f"table/{database}/{str(table).lower()}")),
+    ]
+
+
+def _glue_all_databases(call: ApiCall, _: ResourceDirectory) -> list[Check]:
+    action = f"glue:{call.operation}"
+    return [Check(action, _glue_catalog(call)), Check(action, _arn(call, "glue", "database/*"))]
+
+
+def _glue_all_tables(call: ApiCall, _: ResourceDirectory) -> list[Check]:
+    # GetTables reads every table of the database: the grant must cover `table/DB/*`.
+    database = _glue_database_name(call)
+    if not database:
+        raise UnmappedOperation(f"glue:{call.operation} without DatabaseName")
+    action = f"glue:{call.operation}"
+    return [
+        Check(action, _glue_catalog(call)),
+        Check(action, _arn(call, "glue", f"database/{database}")),
+        Check(action, _arn(call, "glue", f"table/{database}/*")),
+    ]
+
+
+def _athena_workgroup(call: ApiCall, _: ResourceDirectory) -> list[Check]:
+    workgroup = str(call.params.get("WorkGroup") or call.params.get("Name") or "primary")
+    return [Check(f"athena:{call.operation}", _arn(call, "athena", f"workgroup/{workgroup}"))]
+
+
 OPERATIONS: dict[tuple[str, str], Resolver] = {
     **{
         ("dynamodb", op): _dynamodb_single
@@ -358,6 +420,39 @@ OPERATIONS: dict[tuple[str, str], Resolver] = {
     **{("logs", op): _log_group for op in ("CreateLogStream", "PutLogEvents", "DescribeLogStreams")},
     ("logs", "CreateLogGroup"): _log_group,
     ("logs", "DescribeLogGroups"): _any_resource,
+    **{("glue", op): _glue_database for op in ("GetDatabase", "CreateDatabase", "UpdateDatabase", "DeleteDatabase")},
+    ("glue", "GetDatabases"): _glue_all_databases,
+    **{
+        ("glue", op): _glue_table
+        for op in (
+            "GetTable",
+            "CreateTable",
+            "UpdateTable",
+            "DeleteTable",
+            "CreatePartition",
+            "GetPartition",
+            "GetPartitions",
+            "UpdatePartition",
+            "DeletePartition",
+            "BatchCreatePartition",
+            "BatchGetPartition",
+            "BatchDeletePartition",
+        )
+    },
+    ("glue", "GetTables"): _glue_all_tables,
+    **{
+        ("athena", op): _athena_workgroup
+        for op in (
+            "CreateWorkGroup",
+            "GetWorkGroup",
+            "UpdateWorkGroup",
+            "DeleteWorkGroup",
+            "CreateNamedQuery",
+            "ListNamedQueries",
+            "StartQueryExecution",
+        )
+    },
+    ("athena", "ListWorkGroups"): _any_resource,
 }
 
 

@@ -35,6 +35,8 @@ NAME_PROPERTY: dict[str, str | None] = {
     "AWS::Events::Rule": "Name",
     # A dotted path: the name sits inside DatabaseInput.
     "AWS::Glue::Database": "DatabaseInput.Name",
+    # An inline policy's name is unique within its role only: nothing account-wide to collide with.
+    "AWS::IAM::Policy": None,
     "AWS::IAM::Role": "RoleName",
     "AWS::KMS::Alias": "AliasName",
     "AWS::KMS::Key": None,
@@ -257,6 +259,23 @@ def role_statements(deployment: Deployment, role_logical_id: str) -> list[dict[s
     statements = []
     for policy in deployment.properties(role_logical_id).get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
+            normalized = dict(statement)
+            for key in ("Action", "Resource"):
+                if key in normalized and not isinstance(normalized[key], list):
+                    normalized[key] = [normalized[key]]
+            statements.append(normalized)
+    return statements
+
+
+def attached_policy_statements(deployment: Deployment, role_logical_id: str) -> list[dict[str, Any]]:
+    """Every statement of the `AWS::IAM::Policy` resources attached to a role, resolved as `role_statements`."""
+    role_name = deployment.physical_name(role_logical_id)
+    statements = []
+    for name in deployment.of_type("AWS::IAM::Policy"):
+        properties = deployment.properties(name)
+        if role_name not in properties.get("Roles", []):
+            continue
+        for statement in properties["PolicyDocument"]["Statement"]:
             normalized = dict(statement)
             for key in ("Action", "Resource"):
                 if key in normalized and not isinstance(normalized[key], list):

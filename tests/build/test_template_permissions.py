@@ -6,7 +6,15 @@ from fnmatch import fnmatchcase
 
 import pytest
 
-from tests.build.cloudformation import ACCOUNT, PARTITION, REGION, deploy, function_roles, role_statements
+from tests.build.cloudformation import (
+    ACCOUNT,
+    PARTITION,
+    REGION,
+    attached_policy_statements,
+    deploy,
+    function_roles,
+    role_statements,
+)
 
 # What each function's code calls on each table (layers/common/cpexport, functions/). The product adds
 # items and conditions over time, not actions: a new action here means a new kind of call.
@@ -19,6 +27,7 @@ DYNAMODB_ACTIONS = {
     },
     "CheckExportFunction": {},
     "IndexExportFunction": {"StateTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
+    "CountRecordsFunction": {},
     "RecordFailureFunction": {"StateTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
     "NotifyFunction": {"IdempotencyTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
 }
@@ -188,3 +197,53 @@ def test_every_function_logs_to_its_own_log_group_with_the_configured_retention(
         assert expected in log_groups, f"{function} would log to a group Lambda creates, kept forever"
         assert log_groups[expected]["RetentionInDays"] == "90"
     assert all(group.get("RetentionInDays") == "90" for group in log_groups.values())
+
+
+def _actions(statements) -> set[str]:
+    return {action for statement in statements for action in statement["Action"]}
+
+
+def test_the_state_machine_may_run_the_indexing_distributed_map(shop):
+    # Children are executions of the state machine itself; the ItemReader lists the bucket; children invoke CountRecords
+    own = role_statements(shop, "ExportStateMachineRole")
+    attached = attached_policy_statements(shop, "ExportStateMachineRole")
+    machine = shop.arn("ExportStateMachine")
+    assert grants(attached, "states:StartExecution", machine)
+    assert _actions(attached) == {"states:StartExecution"}
+    assert not grants(attached, "states:StartExecution", machine.replace(":stateMachine:", ":stateMachine:other-"))
+    bucket = shop.arn("ExportBucket")
+    assert grants(own, "s3:ListBucket", bucket) and not grants(own, "s3:GetObject", f"{bucket}/any")
+    assert grants(own, "lambda:InvokeFunction", shop.arn("CountRecordsFunction"))
+
+
+def test_count_records_reads_the_files_and_writes_only_manifest_parts(shop):
+    statements = role_statements(shop, "CountRecordsFunctionRole")
+    bucket = shop.arn("ExportBucket")
+    folder = f"{bucket}/exports/{ACCOUNT}/shop/20261102T000000/20261101T000000-20261101T233000"
+    assert grants(statements, "s3:GetObject", f"{folder}/_profile/5d1c")
+    assert grants(statements, "s3:PutObject", f"{folder}/_profile.manifest.parts/1a2b.jsonl")
+    assert not grants(statements, "s3:PutObject", f"{folder}/_profile/5d1c")
+    assert not grants(statements, "s3:PutObject", f"{folder}/_profile.manifest.json")
+    assert not grants(statements, "s3:ListBucket", bucket)  # its files come from the Map's listing
+    assert _actions(statements) == {"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey"}
+    key = shop.arn("ExportKey")
+    assert grants(statements, "kms:Decrypt", key) and grants(statements, "kms:GenerateDataKey", key)
+
+
+def test_index_export_may_abort_the_manifest_upload_it_started(shop):
+    statements = role_statements(shop, "IndexExportFunctionRole")
+    manifest = f"{shop.arn('ExportBucket')}/exports/x/_profile.manifest.jsonl"
+    for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"):
+        assert grants(statements, action, manifest), action
+
+
+@pytest.mark.parametrize(
+    ("parameters", "count_records", "inline_max"),
+    [({}, "true", ""), ({"CountRecords": "false", "InlineIndexMaxFiles": "250"}, "false", "250")],
+    ids=["defaults", "counting off, threshold set"],
+)
+def test_record_counting_and_the_inline_threshold_reach_every_function(parameters, count_records, inline_max):
+    deployment = deploy("shop", **parameters)
+    for function in deployment.of_type("AWS::Lambda::Function"):
+        variables = deployment.properties(function)["Environment"]["Variables"]
+        assert (variables["COUNT_RECORDS"], variables["INLINE_INDEX_MAX_FILES"]) == (count_records, inline_max)

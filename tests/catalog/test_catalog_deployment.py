@@ -48,22 +48,31 @@ def test_the_workgroup_enforces_encrypted_results_and_a_scan_cap():
     assert results["OutputLocation"] == f"s3://{deployed.physical_name('ExportBucket')}/athena-results/"
 
 
-def test_only_the_index_function_touches_the_catalog_and_only_to_add_partitions_to_its_tables(deployment):
+def test_plan_creates_and_updates_its_own_tables_and_index_only_adds_partitions_to_them(deployment):
     glue = {}
     for role in deployment.of_type("AWS::IAM::Role"):
         for statement in role_statements(deployment, role):
             if any(action.lower().startswith(("glue:", "athena:")) or action == "*" for action in statement["Action"]):
                 glue.setdefault(role, []).append(statement)
-    assert set(glue) == {"IndexExportFunctionRole"}
-    (statement,) = glue["IndexExportFunctionRole"]
-    assert sorted(statement["Action"]) == ["glue:CreatePartition", "glue:GetPartition", "glue:GetTable"]
+    assert set(glue) == {"PlanFunctionRole", "IndexExportFunctionRole"}
     prefix = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}"
-    assert statement["Resource"] == [
+    # Plan: the tables and views of its own database, nothing else of the catalog
+    (plan,) = glue["PlanFunctionRole"]
+    assert sorted(plan["Action"]) == ["glue:CreateTable", "glue:GetTable", "glue:UpdateTable"]
+    assert plan["Resource"] == [
+        f"{prefix}:catalog",
+        f"{prefix}:database/customer_profiles_export",
+        f"{prefix}:table/customer_profiles_export/*",
+    ]
+    # Index: partitions of the object types' tables only (views and stack-wide views do not end in `_versions`)
+    (index,) = glue["IndexExportFunctionRole"]
+    assert sorted(index["Action"]) == ["glue:CreatePartition", "glue:GetPartition", "glue:GetTable"]
+    assert index["Resource"] == [
         f"{prefix}:catalog",
         f"{prefix}:database/customer_profiles_export",
         f"{prefix}:table/customer_profiles_export/*_versions",
     ]
-    assert "Condition" not in statement
+    assert "Condition" not in plan and "Condition" not in index
 
 
 def test_the_outputs_name_the_database_and_the_workgroup(deployment):

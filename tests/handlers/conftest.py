@@ -13,8 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
+from cpexport.catalog import database_name
 from cpexport.clients import reset_clients
+from cpexport.clients.glue import GlueCatalog
 from cpexport.config import get_settings
+from cpexport.planning import ensure_export_catalog
 from moto import mock_aws
 
 from local.emulator import EmulatorConfig, EmulatorControl, EmulatorServer
@@ -102,6 +105,11 @@ class Stack:
         return json.loads(boto3.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
 
+def catalog_ready() -> dict[str, str]:
+    """The tables and views of the configured object types, as Plan makes them ready (idempotent)."""
+    return ensure_export_catalog(get_settings(), GlueCatalog())
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     for name, value in {
@@ -133,6 +141,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         )
+        # The stack's Glue database, as template.yaml's GlueDatabase creates it
+        boto3.client("glue").create_database(DatabaseInput={"Name": database_name("customer-profiles-export")})
         sqs, sns, events = boto3.client("sqs"), boto3.client("sns"), boto3.client("events")
         topic = sns.create_topic(Name="notifications")["TopicArn"]
         notifications = sqs.create_queue(QueueName="notifications")["QueueUrl"]
@@ -187,6 +197,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         reset_clients()
+        catalog_ready()  # as an earlier execution's Plan left it
         try:
             yield Stack(
                 bucket="exports-bucket",

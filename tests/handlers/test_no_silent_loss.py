@@ -15,6 +15,7 @@ import boto3
 import pytest
 from cpexport.clients import reset_clients
 from cpexport.clients.appintegrations import AppIntegrations
+from cpexport.clients.glue import GlueCatalog
 from cpexport.clients.s3 import ExportBucket
 from cpexport.clients.state_table import StateTable
 from cpexport.config import get_settings
@@ -30,7 +31,7 @@ from cpexport.indexing import index_export, record_failure
 from cpexport.models import ExportResult, ExportTask, FailedExport, IndexingExport, PollingExport
 
 from local.emulator.synthetic import generate
-from tests.handlers.conftest import DOMAIN, Stack, load_event, load_handler
+from tests.handlers.conftest import DOMAIN, Stack, catalog_ready, load_event, load_handler
 from tests.handlers.test_handlers import DAY1, HOUR, exported_ids, until_finished, until_indexed
 
 TICK_KEY = "scheduled:2026-11-02T00:00:00Z"
@@ -45,6 +46,7 @@ def reconfigure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     reset_clients()
+    catalog_ready()
 
 
 def test_domains_and_types_that_join_to_the_same_text_get_their_own_data_integrations(stack, monkeypatch):
@@ -114,6 +116,7 @@ def _index(stack: Stack, checked: dict[str, Any], now: datetime) -> ExportResult
             settings,
             ExportBucket(settings.export_bucket_name),
             StateTable(settings.state_table_name),
+            GlueCatalog(),
             now=now,
         )
         if isinstance(result, ExportResult):

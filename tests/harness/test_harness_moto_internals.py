@@ -182,3 +182,111 @@ def test_services_the_harness_reads_in_process() -> None:
     for method in ("list_role_policies", "get_role_policy", "list_attached_role_policies", "get_role_by_arn"):
         assert hasattr(IAMBackend, method)
     assert "raise ScheduleExists(name)" in inspect.getsource(EventBridgeSchedulerBackend.create_schedule)
+
+
+# ---------------------------------------------------------------------------------- Distributed Map
+def test_moto_grammar_still_rejects_an_item_batcher() -> None:
+    # The reason the harness takes ItemBatchers out: the day moto parses them, drop that patch.
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "End": True}},
+    }
+    map_state = {"Type": "Map", "ItemProcessor": processor, "ItemBatcher": {"MaxItemsPerBatch": 2}, "End": True}
+    with pytest.raises(ASLParserException):
+        _original(AmazonStateLanguageParser.parse)(json.dumps({"StartAt": "M", "States": {"M": map_state}}))
+
+
+def test_definitions_reach_moto_through_the_parsers_static_parse() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend import execution_worker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod)
+    assert _parameters(_original(AmazonStateLanguageParser.parse)) == ["definition"]
+    assert "AmazonStateLanguageParser.parse(definition)" in inspect.getsource(
+        _original(StepFunctionsParserBackend._validate_definition)
+    )
+    assert "return AmazonStateLanguageParser.parse(" in inspect.getsource(execution_worker.ExecutionWorker)
+    validate = StepFunctionsParserBackend.__dict__["_validate_definition"]
+    assert isinstance(validate, staticmethod) and _parameters(_original(validate)) == ["definition"]
+    assert "raise InvalidDefinition(" in inspect.getsource(_original(validate))
+
+
+def test_parsed_map_states_expose_their_name_and_iteration_component() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "End": True}},
+    }
+    definition = {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": processor, "End": True}}}
+    program, _ = _original(AmazonStateLanguageParser.parse)(json.dumps(definition))
+    state = program.states.states["M"]
+    assert isinstance(state, StateMap) and state.name == "M"
+    assert type(state.iteration_component).__name__ == "DistributedItemProcessor"
+    # BatchInput is evaluated by a Pass state's Parameters component
+    holder = {"StartAt": "B", "States": {"B": {"Type": "Pass", "Parameters": {"a.$": "$.a"}, "End": True}}}
+    program, _ = _original(AmazonStateLanguageParser.parse)(json.dumps(holder))
+    assert type(program.states.states["B"].parameters).__name__ == "Parameters"
+
+
+def test_the_s3_list_reader_the_harness_replaces() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+
+    handler = ResourceEvalS3.__dict__["_handle_list_objects_v2"]
+    assert isinstance(handler, staticmethod)
+    original = _original(handler)
+    assert _parameters(original) == ["env", "resource_runtime_part", "state_credentials"]
+    source = inspect.getsource(original)
+    # one call, no pagination, KeyError on an empty prefix: what the replacement fixes
+    assert "response = s3_client.list_objects_v2(**parameters)" in source and 'response["Contents"]' in source
+    assert _parameters(ResourceEvalS3._get_s3_client) == ["resource_runtime_part", "state_credentials"]
+    assert "boto_client_for(" in inspect.getsource(ResourceEvalS3._get_s3_client)
+
+
+def test_the_map_run_the_harness_wraps() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker,
+        map_run_record,
+    )
+
+    component = distributed_iteration_component.DistributedIterationComponent
+    run = _original(component.__dict__["_map_run"])
+    assert _parameters(run) == ["self", "env", "eval_input"]
+    source = inspect.getsource(run)
+    assert "input_items: list[json] = env.stack.pop()" in source and "env.stack.append(outputs)" in source
+    # the items are on the stack when _map_run starts, read from the ItemReader or the input
+    assert "self._map_run(env=env, eval_input=eval_input)" in inspect.getsource(component._eval_body)
+    eval_input = inspect.getsource(distributed_iteration_component.DistributedIterationComponentEvalInput)
+    for attribute in ("self.tolerated_failure_count", "self.tolerated_failure_percentage", "self.map_run_record"):
+        assert attribute in eval_input
+    # moto counts a failed child as failed (or timed out) and moves on: it never fails the run itself
+    worker = inspect.getsource(distributed_item_processor_worker.DistributedItemProcessorWorker._eval_job)
+    assert "self._map_run_record.item_counter.failed.count()" in worker
+    assert "self._map_run_record.item_counter.timed_out.count()" in worker
+    assert "ExceedToleratedFailureThreshold" not in inspect.getsource(distributed_iteration_component)
+    counter = map_run_record.ItemCounter()
+    assert counter.failed.get() == counter.timed_out.get() == 0
+
+
+def test_the_pieces_a_map_run_failure_is_built_from() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_output_transformer import (
+        transformer_json,
+    )
+    from moto.stepfunctions.parser.asl.eval import environment
+
+    for name in ("StatesExceedToleratedFailureThreshold", "StatesItemReaderFailed"):
+        assert hasattr(StatesErrorNameType, name)
+    # moto's own reader failures have this shape (mapRunFailedEventDetails on a TaskFailed event)
+    assert "mapRunFailedEventDetails=MapRunFailedEventDetails(" in inspect.getsource(transformer_json)
+    source = inspect.getsource(environment.Environment)
+    assert "self.aws_execution_details" in source and "self.states" in source

@@ -21,7 +21,14 @@ from local.iam.principals import Credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "strict"
-PARAMETERS = {"DomainNames": DOMAIN, "ObjectTypes": "_profile", "InitialStartTime": "2026-11-01T00:00:00Z"}
+# Every job with a file is counted by the indexing Distributed Map (InlineIndexMaxFiles 0): the scenario
+# then exercises the Map's permissions (the state machine's and CountRecords').
+PARAMETERS = {
+    "DomainNames": DOMAIN,
+    "ObjectTypes": "_profile",
+    "InitialStartTime": "2026-11-01T00:00:00Z",
+    "InlineIndexMaxFiles": "0",
+}
 TIME_SCALE = 0.01
 
 SERVICE_OF_ROLE = {

@@ -2,7 +2,8 @@
 
 The statements come from the real template.yaml as the harness transforms it (samtranslator): every
 Statement of every inline policy of every `AWS::IAM::Role` (the functions' roles, the state machine's,
-the schedule's and the request rule's). A variant without one statement is applied to the deployed
+the schedule's and the request rule's), and of every `AWS::IAM::Policy` attached to one of them (the
+state machine's right to start its own Distributed Map children). A variant without one statement is applied to the deployed
 stack by re-putting the role's inline policy in moto's IAM (cheap; `test_a_redeployed_variant_...`
 shows once that a full deployment of a variant behaves the same), the scenario of `scenario.py` runs,
 and it must differ from the full template's run somewhere. A statement whose variant changes nothing
@@ -34,6 +35,9 @@ from tests.strict.scenario import Observation, first_difference, run_scenario
 # Checked by the AppIntegrations emulator's authorizer (another helper's branch, pending): until it
 # is integrated, nothing offline needs these, through no fault of the template.
 PENDING_EMULATOR_AUTHORIZER: set[tuple[str, str]] = set()
+# Granted ahead of the code that uses it (the Glue catalog's wiring, another helper's branch): until the
+# Index function registers partitions, nothing offline needs it.
+PENDING_CATALOG_WIRING: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -67,14 +71,19 @@ def transformed_template() -> dict[str, Any]:
 
 
 def statements(template: dict[str, Any]) -> list[StatementRef]:
-    """Every statement of every inline policy of every role."""
+    """Every statement of every inline policy of every role, and of every policy attached to a role."""
     found = []
     for logical_id, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in resource["Properties"].get("Policies") or []:
-            for index, statement in enumerate(policy["PolicyDocument"]["Statement"]):
-                found.append(StatementRef(logical_id, policy["PolicyName"], index, str(statement.get("Sid", ""))))
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies") or []:
+                for index, statement in enumerate(policy["PolicyDocument"]["Statement"]):
+                    found.append(StatementRef(logical_id, policy["PolicyName"], index, str(statement.get("Sid", ""))))
+        elif resource["Type"] == "AWS::IAM::Policy":
+            # an inline policy of each role it names (what CloudFormation puts)
+            for role in resource["Properties"].get("Roles") or []:
+                for index, statement in enumerate(resource["Properties"]["PolicyDocument"]["Statement"]):
+                    sid = str(statement.get("Sid", ""))
+                    found.append(StatementRef(role["Ref"], resource["Properties"]["PolicyName"], index, sid))
     return found
 
 
@@ -85,6 +94,8 @@ def _param(ref: StatementRef) -> Any:
     marks = []
     if (ref.role, ref.sid) in PENDING_EMULATOR_AUTHORIZER:
         marks.append(pytest.mark.xfail(strict=True, reason="checked by the emulator's authorizer (pending)"))
+    if (ref.role, ref.sid) in PENDING_CATALOG_WIRING:
+        marks.append(pytest.mark.xfail(strict=True, reason="used once the Index function registers partitions"))
     return pytest.param(ref, id=ref.label, marks=marks)
 
 
@@ -140,6 +151,7 @@ def test_statements_are_found_for_every_role_the_template_creates() -> None:
         "StartExportFunctionRole",
         "CheckExportFunctionRole",
         "IndexExportFunctionRole",
+        "CountRecordsFunctionRole",
         "RecordFailureFunctionRole",
         "NotifyFunctionRole",
         "ExportStateMachineRole",
@@ -147,6 +159,8 @@ def test_statements_are_found_for_every_role_the_template_creates() -> None:
         "ExportStateMachineExportRequestedRole",
     } <= roles
     assert len({ref.label for ref in STATEMENTS}) == len(STATEMENTS)
+    # the state machine's right to start its Distributed Map children is a policy of its own
+    assert ("ExportStateMachineRole", "StartChildExecutions") in {(ref.role, ref.sid) for ref in STATEMENTS}
 
 
 @pytest.mark.parametrize("ref", [_param(ref) for ref in STATEMENTS])

@@ -97,3 +97,28 @@ def test_events_that_eventbridge_refuses_do_not_make_the_notification_go_out_twi
     bus = _FlakyBus(fail=True)
     verdict = notify_on_call(NotifyInput(execution_arn=EXECUTION, results=[result()]), settings, bus)
     assert verdict.status == "SUCCEEDED" and bus.published == 1
+
+
+def _partition(stamp: str) -> dict[str, object]:
+    values = ["shop", WINDOW["start"], WINDOW["end"], stamp, "false"]
+    name = "/".join(
+        f"{key}={value}"
+        for key, value in zip(("domain", "window_start", "window_end", "requested_at", "backfill"), values, strict=True)
+    )
+    return {"name": name, "values": values, "location": f"s3://bucket/exports/1/shop/{stamp}/_profile/"}
+
+
+def test_a_job_written_into_two_request_folders_names_both_partitions_and_a_failure_names_none():
+    first, second = _partition("2026-11-02T00:00:10Z"), _partition("2026-11-02T00:00:11Z")
+    catalogued = result(database="db", table="profile_versions", partitions=[first, second])
+    failed = result(objectType="_order", status="FAILED", message="boom")
+    notify = NotifyInput(execution_arn=EXECUTION, results=[catalogued, failed])
+
+    events = {detail["objectType"]: detail for _, detail in result_events(notify, "bucket")}
+    message = build_message(notify, "bucket")
+
+    assert events["_profile"]["partition"] == first and events["_profile"]["partitions"] == [first, second]
+    assert events["_profile"]["table"] == "profile_versions" and events["_profile"]["database"] == "db"
+    assert {"table", "partition", "partitions"}.isdisjoint(events["_order"])
+    assert f"queryable: table db.profile_versions, partitions {first['name']}; {second['name']}" in message
+    assert message.count("queryable:") == 1

@@ -2,9 +2,11 @@
 advance the watermark.
 
 The order is the guarantee: the watermark moves only after the job's files are listed (twice, a
-settle period apart, with the same answer), counted and written to the manifest, and the run is
-recorded, and only from the window's start to its end (no gap, no double advance). A failure
-records the run and leaves the watermark, so the next run covers the window again.
+settle period apart, with the same answer), counted and written to the manifest, registered as a
+partition of its object type's Glue table (so it answers queries before anyone is told), and the run
+is recorded, and only from the window's start to its end (no gap, no double advance). A failure
+records the run and leaves the watermark, so the next run covers the window again; a job that
+failed or never settled is never registered, so no partition points at a partial export.
 
 A job's files are found by what identifies the job, never by the indexer's own clock: its window
 (no two jobs of an object type share one, see `exports`) and the request time the service gave its
@@ -20,17 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from cpexport.catalog import ExportPartition, database_name
 from cpexport.clients.s3 import ExportedFile
 from cpexport.clients.state_table import JobState, RunRecorded, StateTable
 from cpexport.config import Settings
 from cpexport.errors import ExportFilesUnsettled, WatermarkConflict
 from cpexport.models import (
     BatchCount,
+    CatalogPartition,
     CountBatchInput,
     Counting,
     ExecutionStatus,
@@ -70,6 +75,21 @@ class Bucket(Protocol):
     def put_json(self, key: str, document: Any, kms_key_arn: str | None = None) -> None: ...
 
 
+class PartitionRegistry(Protocol):
+    def register_export(
+        self, database: str, bucket: str, manifest_key: str, manifest: Mapping[str, Any]
+    ) -> list[ExportPartition]: ...
+
+
+@dataclass(frozen=True)
+class Catalogued:
+    """Where an indexed export answers queries: its database, table and partitions."""
+
+    database: str
+    table: str
+    partitions: list[CatalogPartition]
+
+
 def find_request_stamps(
     bucket: Bucket, root: str, window: ExportWindow, object_type: str, submitted_at: datetime
 ) -> list[str]:
@@ -106,12 +126,17 @@ def fingerprint(stamps: list[str], files: Iterable[ExportedFile]) -> FileListing
 
 
 def index_export(
-    export: IndexingExport, settings: Settings, bucket: Bucket, state: StateTable, now: datetime | None = None
+    export: IndexingExport,
+    settings: Settings,
+    bucket: Bucket,
+    state: StateTable,
+    catalog: PartitionRegistry,
+    now: datetime | None = None,
 ) -> ExportResult | IndexingExport:
     """One step of indexing a COMPLETED job: settle its files, or (READY) finish the index."""
     now = now or datetime.now(UTC)
     if export.status == "READY":
-        return finish(export, settings, bucket, state, now)
+        return finish(export, settings, bucket, state, catalog, now)
     return settle(export, settings, bucket, state)
 
 
@@ -186,8 +211,7 @@ def count_batch(batch: CountBatchInput, bucket: Bucket, kms_key_arn: str | None)
     The part's name derives from the batch's first key, so a retried child overwrites its own part.
     """
     files = [
-        ExportedFile(key=str(item["Key"]), size=int(item["Size"]), etag=str(item.get("ETag", "")).strip('"'))
-        for item in batch.items
+        ExportedFile(key=str(item["Key"]), size=int(item["Size"]), etag=_listed_etag(item)) for item in batch.items
     ]
     totals = {"files": 0, "bytes": 0, "records": 0}
 
@@ -203,10 +227,26 @@ def count_batch(batch: CountBatchInput, bucket: Bucket, kms_key_arn: str | None)
     return BatchCount(part=part, **totals)
 
 
+def _listed_etag(item: dict[str, Any]) -> str:
+    # The ItemReader hands S3's ETag as `Etag` (AWS's documented item shape); `ETag` is S3's own name.
+    return str(item.get("Etag", item.get("ETag", ""))).strip('"')
+
+
 def finish(
-    export: IndexingExport, settings: Settings, bucket: Bucket, state: StateTable, now: datetime
+    export: IndexingExport,
+    settings: Settings,
+    bucket: Bucket,
+    state: StateTable,
+    catalog: PartitionRegistry,
+    now: datetime,
 ) -> ExportResult:
-    """Write the manifest (JSON Lines, streamed) and its summary, record the run, advance the watermark."""
+    """Write the manifest (JSON Lines, streamed) and its summary, register the export's partition, record
+    the run, advance the watermark.
+
+    The partition is registered after the summary is written and before the run is recorded: once the
+    run (and the Succeeded event) exists, the export answers queries. Registering again (a retry) is a
+    no-op; a partition of the same values elsewhere is a `CatalogConflict`, never retried.
+    """
     counting, listing = export.counting, export.listing
     if counting is None or listing is None:
         raise ValueError("finish needs a settled listing and a counting plan (status READY)")
@@ -240,29 +280,37 @@ def finish(
             "they were counted; the window is not indexed and the watermark stays"
         )
     records = totals["records"] if counting.mode != "listing" else None
-    bucket.put_json(
-        summary_key,
-        {
-            "format": MANIFEST_FORMAT,
-            "domainName": export.domain_name,
-            "objectType": export.object_type,
-            "window": export.window.to_wire(),
-            "requestedAt": render_utc(export.requested_at),
-            "requestStamps": listing.request_stamps,
-            "completedAt": render_utc(now),
-            "executionArn": export.execution_arn,
-            "correlationId": export.correlation_id,
-            "dataIntegrationArn": export.data_integration_arn,
-            "backfill": export.backfill,
-            "fileCount": totals["files"],
-            "recordCount": records,
-            "bytes": totals["bytes"],
-            "counting": counting.mode,
-            "fileList": lines_key,
-        },
-        kms_key_arn=settings.kms_key_arn,
+    summary = {
+        "format": MANIFEST_FORMAT,
+        "domainName": export.domain_name,
+        "objectType": export.object_type,
+        "window": export.window.to_wire(),
+        "requestedAt": render_utc(export.requested_at),
+        "requestStamps": listing.request_stamps,
+        "completedAt": render_utc(now),
+        "executionArn": export.execution_arn,
+        "correlationId": export.correlation_id,
+        "dataIntegrationArn": export.data_integration_arn,
+        "backfill": export.backfill,
+        "fileCount": totals["files"],
+        "recordCount": records,
+        "bytes": totals["bytes"],
+        "counting": counting.mode,
+        "fileList": lines_key,
+    }
+    bucket.put_json(summary_key, summary, kms_key_arn=settings.kms_key_arn)
+    database = database_name(settings.stack_name)
+    # The summary names the files' folders (requestStamps); the files themselves are in `fileList`, listed
+    # from exactly those folders, so each partition's folder holds exactly its files.
+    registered = catalog.register_export(database, settings.export_bucket_name, summary_key, summary)
+    catalogued = Catalogued(
+        database=database,
+        table=registered[0].table,
+        partitions=[CatalogPartition(name=p.name, values=p.values, location=p.location) for p in registered],
     )
-    return _record_success(export, settings, state, now, summary_key, totals["files"], records, totals["bytes"])
+    return _record_success(
+        export, settings, state, now, summary_key, totals["files"], records, totals["bytes"], catalogued
+    )
 
 
 def _record_success(
@@ -274,6 +322,7 @@ def _record_success(
     files: int,
     records: int | None,
     size: int,
+    catalogued: Catalogued,
 ) -> ExportResult:
     recorded = state.put_run(
         export.domain_name,
@@ -288,6 +337,9 @@ def _record_success(
             "manifestKey": key,
             "backfill": export.backfill,
             "requestedAt": render_utc(export.requested_at),
+            "database": catalogued.database,
+            "table": catalogued.table,
+            "partitions": [{"name": p.name, "location": p.location} for p in catalogued.partitions],
         },
     )
     state.set_job_state(
@@ -317,6 +369,9 @@ def _record_success(
         watermark=watermark,
         duration_seconds=int((now - export.requested_at).total_seconds()),
         backfill=export.backfill,
+        database=catalogued.database,
+        table=catalogued.table,
+        partitions=catalogued.partitions,
         **_reporting(recorded, export.execution_arn),
     )
 

@@ -356,11 +356,25 @@ class ExportStatus(StrEnum):
     SKIPPED = "SKIPPED"
 
 
+class CatalogPartition(Contract):
+    """A partition of an object type's Glue table: where one indexed export answers queries.
+
+    `name` is Hive's `domain=.../window_start=.../...`, `values` the partition values in key order,
+    `location` the export's folder (`s3://bucket/.../{objectType}/`), which holds exactly its files.
+    """
+
+    name: str
+    values: list[str]
+    location: str
+
+
 class ExportResult(Contract):
     """The outcome of one export: what a Map iteration returns and what on-call reads.
 
     `reported` is False when another execution of the same request already reported this job
     (it then names that execution in `reportedBy`): notifications and result events skip it.
+    A successful export names where it is queryable: `database`, `table` and its `partitions` (one
+    per request folder of the job: normally one).
     """
 
     domain_name: str
@@ -377,6 +391,9 @@ class ExportResult(Contract):
     backfill: bool = False
     reported: bool = True
     reported_by: str | None = None
+    database: str | None = None
+    table: str | None = None
+    partitions: list[CatalogPartition] = Field(default_factory=list)
 
 
 class ErrorInfo(Contract):

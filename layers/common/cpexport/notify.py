@@ -93,6 +93,8 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
         lines = [f"{head}: {result.files} files, {result.records:,} records, {_size(result.bytes)}"]
         if result.manifest_key:
             lines.append(f"    manifest: s3://{bucket}/{result.manifest_key}")
+        if result.table:
+            lines.append(f"    queryable: table {result.database}.{result.table}, " + _partitions(result))
         return lines
     if result.backfill:
         stays = "the backfill did not complete; request it again"
@@ -100,6 +102,11 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
         watermark = render_utc(result.watermark) if result.watermark else "unset (initial start)"
         stays = f"the watermark stays at {watermark}; the next run exports this window again"
     return [f"{head}", f"    reason: {result.message or 'unknown'}", f"    {stays}"]
+
+
+def _partitions(result: ExportResult) -> str:
+    names = [partition.name for partition in result.partitions]
+    return ("partition " if len(names) == 1 else "partitions ") + "; ".join(names)
 
 
 def build_message(notify: NotifyInput, bucket: str) -> str:
@@ -166,7 +173,7 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
     for result in reported(notify):
         if result.status == ExportStatus.SKIPPED:
             continue
-        detail = {
+        detail: dict[str, Any] = {
             "domainName": result.domain_name,
             "objectType": result.object_type,
             "window": result.window.to_wire() if result.window else None,
@@ -181,6 +188,16 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
             "correlationId": notify.correlation_id,
             "executionArn": notify.execution_arn,
         }
+        if result.table:
+            # Where the export answers queries: its partition (a job that wrote into two request
+            # folders has one per folder: `partitions` lists them all, `partition` is the first).
+            partitions = [partition.to_wire() for partition in result.partitions]
+            detail |= {
+                "database": result.database,
+                "table": result.table,
+                "partition": partitions[0] if partitions else None,
+                "partitions": partitions,
+            }
         kind = DETAIL_TYPE_SUCCEEDED if result.status == ExportStatus.SUCCEEDED else DETAIL_TYPE_FAILED
         events.append((kind, detail))
     if notify.rejection is not None or notify.plan_error is not None:

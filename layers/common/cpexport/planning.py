@@ -3,6 +3,9 @@
 A malformed request is *answered*, not raised: the plan carries a `rejection` that the state
 machine routes to one notification and one REJECTED event, and nothing starts. (Raising would
 count as a Lambda error and page on-call through the Lambda alarm for someone else's bad input.)
+
+An accepted request also gets the export catalog ready (`ensure_export_catalog`): the tables that
+each export's partition is added to, and the views over them, for every configured object type.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from cpexport.catalog import CatalogPlan, catalog_plan, database_name, exports_root_location
 from cpexport.config import Settings
 from cpexport.errors import InvalidExportRequest
 from cpexport.models import (
@@ -38,6 +42,24 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 class WatermarkReader(Protocol):
     def get_watermark(self, domain_name: str, object_type: str) -> datetime | None: ...
+
+
+class CatalogWriter(Protocol):
+    def ensure_catalog(self, plan: CatalogPlan) -> dict[str, str]: ...
+
+
+def ensure_export_catalog(settings: Settings, catalog: CatalogWriter) -> dict[str, str]:
+    """Create (or bring up to date) the tables and views of every configured object type; idempotent.
+
+    Once per accepted execution, before any export: a new object type gets its table before its first
+    export is indexed, and an unchanged catalog costs only reads. Returns table name -> what was done.
+    """
+    plan = catalog_plan(
+        database_name(settings.stack_name),
+        settings.object_types,
+        exports_root_location(settings.export_bucket_name, settings.export_prefix, settings.account_id),
+    )
+    return catalog.ensure_catalog(plan)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

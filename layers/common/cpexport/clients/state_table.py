@@ -92,6 +92,8 @@ def _attribute(value: Any) -> dict[str, Any]:
         return {"N": str(value)}
     if isinstance(value, list):
         return {"L": [_attribute(item) for item in value]}
+    if isinstance(value, dict):
+        return {"M": {str(key): _attribute(item) for key, item in value.items() if item is not None}}
     return {"S": str(value)}
 
 
@@ -447,6 +449,8 @@ def _plain(value: dict[str, Any]) -> Any:
         return value["BOOL"]
     if "L" in value:
         return [_plain(item) for item in value["L"]]
+    if "M" in value:
+        return {key: _plain(item) for key, item in value["M"].items()}
     return value
 
 
