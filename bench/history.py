@@ -16,10 +16,10 @@ from typing import Any
 
 Event = dict[str, Any]
 
-# The Map's own events: an event whose chain reaches one of these first is not an iteration's.
-MAP_LEVEL = frozenset(
-    {"MapStateEntered", "MapStateStarted", "MapStateSucceeded", "MapStateFailed", "MapStateAborted", "MapStateExited"}
-)
+# The export Map of the definition: its iterations are the exports; its own events are shared.
+EXPORT_MAP = "ExportEach"
+_MAP_ENDS = frozenset({"MapStateSucceeded", "MapStateFailed", "MapStateAborted"})
+_ITERATION_ENDS = frozenset({"MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"})
 WAIT_STATE = "WaitForExport"
 CHECK_STATE = "CheckExport"
 
@@ -41,9 +41,38 @@ class Iteration:
         raise ValueError(f"iteration {self.index} has no state input")
 
 
-def split_by_iteration(history: list[Event]) -> tuple[list[Iteration], list[Event]]:
-    """The history's Map iterations (by index), and the events they share (outside or of the Map itself)."""
+def _name(event: Event) -> str | None:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict) and "name" in value:
+            return str(value["name"])
+    return None
+
+
+def split_by_iteration(history: list[Event], map_name: str = EXPORT_MAP) -> tuple[list[Iteration], list[Event]]:
+    """The history's iterations of the export Map (by index), and the events they share.
+
+    Shared are the events outside the Map and the Map's own (entered, started, succeeded, exited).
+    A Map inside an iteration (the Distributed Map that counts a large job) belongs to the iteration.
+    """
     by_id = {int(event["id"]): event for event in history}
+
+    def previous(event: Event) -> Event | None:
+        return by_id.get(int(event.get("previousEventId") or 0))
+
+    def own_event_of_the_map(event: Event) -> bool:
+        kind = event["type"]
+        if kind in {"MapStateEntered", "MapStateExited"}:
+            return _name(event) == map_name
+        before = previous(event)
+        if kind == "MapStateStarted":
+            return before is not None and own_event_of_the_map(before)
+        if kind in _MAP_ENDS and before is not None:
+            # The export Map ends after its last iteration (or at once when it had none).
+            if before["type"] in _ITERATION_ENDS:
+                return _name(before) == map_name
+            return before["type"] in {"MapStateEntered", "MapStateStarted"} and own_event_of_the_map(before)
+        return False
+
     owner: dict[int, int | None] = {}
 
     def iteration_of(event_id: int) -> int | None:
@@ -53,10 +82,10 @@ def split_by_iteration(history: list[Event]) -> tuple[list[Iteration], list[Even
         current = event_id
         while current and current not in owner:
             event = by_id.get(current)
-            if event is None or event["type"] in MAP_LEVEL:
+            if event is None or own_event_of_the_map(event):
                 break
             trail.append(current)
-            if event["type"] == "MapIterationStarted":
+            if event["type"] == "MapIterationStarted" and _name(event) == map_name:
                 found = int(event["mapIterationStartedEventDetails"]["index"])
                 break
             current = int(event.get("previousEventId") or 0)

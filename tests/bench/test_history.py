@@ -71,23 +71,32 @@ def export_output(object_type: str, status: str, waited: int, expected: list[int
 
 
 def two_exports() -> tuple[HistoryWriter, dict[str, int]]:
-    """A Map of two exports: `_order` polled three times (seen on the third), `_profile` once."""
+    """A Map of two exports: `_order` polled three times (seen on the third) and counted by a Distributed
+    Map, `_profile` polled once."""
     h = HistoryWriter()
     last = h.add("ExecutionStarted", 0)
-    map_started = h.add("MapStateStarted", h.add("MapStateEntered", last))
+    entered = h.add("MapStateEntered", last, stateEnteredEventDetails={"name": "ExportEach", "input": "{}"})
+    map_started = h.add("MapStateStarted", entered)
     ends = {}
     for index, (object_type, polls) in enumerate((("_order", 3), ("_profile", 1))):
-        after = h.add("MapIterationStarted", map_started, mapIterationStartedEventDetails={"index": index})
+        iteration = {"name": "ExportEach", "index": index}
+        after = h.add("MapIterationStarted", map_started, mapIterationStartedEventDetails=iteration)
         after = h.task("StartExport", after, export_output(object_type, "STARTED", 0))
         for poll in range(1, polls + 1):
             after = h.state("Wait", "WaitForExport", after, {}, seconds=0.6)
             status = "COMPLETED" if poll == polls else "IN_PROGRESS"
             after = h.task("CheckExport", after, export_output(object_type, status, 60 * poll, [100, 300]))
             after = h.state("Choice", "ExportFinished?", after, {})
+        if object_type == "_order":  # the Distributed Map's events, as the parent's history shows them
+            counting = h.add("MapStateEntered", after, stateEnteredEventDetails={"name": "CountRecords", "input": "{}"})
+            run = h.add("MapRunStarted", h.add("MapStateStarted", counting))
+            done = h.add("MapRunSucceeded", run, 5.0)
+            h.add("MapStateSucceeded", done)
+            after = h.add("MapStateExited", done, stateExitedEventDetails={"name": "CountRecords", "output": "{}"})
         after = h.task("IndexExport", after, {"objectType": object_type, "status": "SUCCEEDED"})
-        ends[object_type] = h.add("MapIterationSucceeded", after)
-    last = h.add("MapStateSucceeded", ends["_profile"])
-    last = h.add("MapStateExited", last)
+        ends[object_type] = h.add("MapIterationSucceeded", after, mapIterationSucceededEventDetails=iteration)
+    h.add("MapStateSucceeded", ends["_profile"])
+    last = h.add("MapStateExited", ends["_profile"], stateExitedEventDetails={"name": "ExportEach", "output": "{}"})
     h.task("Notify", last, {"status": "SUCCEEDED"})
     return h, ends
 
@@ -98,10 +107,12 @@ def test_each_event_of_a_map_iteration_is_counted_for_its_object_type_and_the_re
     iterations, shared = split_by_iteration(h.events)
 
     assert [(it.index, it.object_type) for it in iterations] == [(0, "_order"), (1, "_profile")]
-    # Start (5), three polls of 9 (Wait 2, Task 5, Choice 2), Index (5), iteration start and end (2).
-    assert len(iterations[0].events) == 5 + 3 * 9 + 5 + 2
+    # Start (5), polls of 9 (Wait 2, Task 5, Choice 2), the Distributed Map (6), Index (5), iteration start, end.
+    assert len(iterations[0].events) == 5 + 3 * 9 + 6 + 5 + 2
     assert len(iterations[1].events) == 5 + 1 * 9 + 5 + 2
-    assert {e["type"] for e in shared} >= {"ExecutionStarted", "MapStateSucceeded", "MapStateExited"}
+    assert [e["type"] for e in shared[:3]] == ["ExecutionStarted", "MapStateEntered", "MapStateStarted"]
+    assert {e["type"] for e in shared} >= {"MapStateSucceeded", "MapStateExited"}
+    assert "MapRunStarted" in {e["type"] for e in iterations[0].events}
     # The Notify task after the Map chains back through the Map's own events: shared, not _profile's.
     assert "LambdaFunctionSucceeded" in {e["type"] for e in shared}
     assert len(shared) + sum(len(it.events) for it in iterations) == len(h.events)
@@ -121,7 +132,7 @@ def test_polling_reads_the_checks_the_check_that_saw_the_end_and_the_prediction(
     assert order.final_status == "SUCCEEDED"
     assert order.data_integration_name == "s-d-_order"
     # Start, 3 x (Wait, Check, Choice), Index: every state entered is a billed transition.
-    assert order.transitions == 1 + 3 * 3 + 1
+    assert order.transitions == 1 + 3 * 3 + 1 + 1  # and the Distributed Map
     assert [arn.rsplit("-", 1)[-1] for arn, _ in order.lambda_calls].count("CheckExportFunction") == 3
 
 
