@@ -364,16 +364,19 @@ class OfflineStack(DeployedStack):
             self._account.stop()
         self._account = None
 
-    def reset(self) -> None:
-        """Between tests: reset the emulator and make every Lambda cold again.
+    def reset(self, cold: bool = False) -> None:
+        """Between tests: reset the emulator and clear trigger faults; `cold=True` also makes every Lambda cold.
 
-        moto itself is not reset: that would delete the deployed stack, so tests should use their
-        own keys. Trigger faults are cleared.
+        Warm sandboxes are kept by default: they hold nothing a test changes (the stack, its
+        environment and endpoints stay), and a cold start of every function for every test was most
+        of the suite's CPU time. moto itself is not reset: that would delete the deployed stack, so
+        tests should use their own keys.
         """
         account = self.account
         if account.emulator is not None:
             account.emulator.reset()
-        account.make_cold()
+        if cold:
+            account.make_cold()
         account.triggers.start_faults.count = 0
 
     def add_stack(

@@ -224,6 +224,23 @@ class Soak:
         counts.add("executions_without_a_verdict", invariants.verdicts(self.finished))
         counts.executions = len(self.finished)
 
+    def diagnostics(self, day: dict[str, Any]) -> dict[str, Any]:
+        """What a failing schedule left: the day's draws, the service's jobs, the state table, the runs."""
+        ddb = self.stack.client("dynamodb")
+        items = {}
+        for object_type in OBJECT_TYPES:
+            items[object_type] = ddb.query(
+                TableName=self.observer.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"EXPORT#{DOMAIN}#{object_type}"}},
+            )["Items"]
+        jobs = [
+            {k: v for k, v in job.items() if k not in ("files", "fileWrittenTimesMs")}
+            | {"fileCount": len(job["files"])}
+            for job in self.control.jobs()
+        ]
+        return {"day": day, "jobs": jobs, "state": items, "finished": self.finished}
+
     def settle(self, counts: Counts) -> None:
         """After the last schedule: end every job, turn faults off, run clean ticks, then no lease may be left."""
         _clear_faults(self.stack)
@@ -297,6 +314,10 @@ def run_soak(run: SoakRun, log_path: Path | None = None) -> Counts:
             run.log(f"day {number:>3} {', '.join(what['happened'])}: {counts.line()}")
             if not counts.ok:
                 run.log(f"  violations: {counts.violations[:5]}")
+                if log_path is not None:
+                    dump = log_path.with_suffix(".failure.json")
+                    dump.write_text(json.dumps(soak.diagnostics(what), indent=1, default=str))
+                    run.log(f"  state at the failure: {dump}")
                 break
         if counts.ok:
             soak.settle(counts)

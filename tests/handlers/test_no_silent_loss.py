@@ -392,3 +392,31 @@ def test_a_submission_the_service_never_shows_is_marked_unconfirmed_and_the_next
         "JOB#2026-11-01T00:00:00Z#2026-11-01T23:29:59Z": "SUBMITTED",
     }
     assert len(stack.emulator.jobs()) == 1
+
+
+class _StaleFirstRead(StateTable):
+    """The state table, except that the first watermark read returns what it was before (an interleaving)."""
+
+    def __init__(self, table: str, stale: Any) -> None:
+        super().__init__(table)
+        self._stale: list[Any] = [stale]
+
+    def get_watermark(self, domain_name: str, object_type: str) -> Any:
+        if self._stale:
+            return self._stale.pop()
+        return super().get_watermark(domain_name, object_type)
+
+
+def test_a_duplicate_tick_that_read_the_watermark_before_the_first_finished_starts_no_second_job(stack):
+    # Given the first execution of a tick that exported and indexed its window (watermark advanced)
+    start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
+    until_indexed(index, until_finished(check, start(task_for())))
+    assert stack.watermark("_profile") == "2026-11-01T23:30:00Z"
+    # When the duplicate's Start read the watermark just before that advance (stale: unset)
+    settings = get_settings()
+    duplicate = ExportTask.model_validate(task_for(executionArn=task_for()["executionArn"] + "-again"))
+    started = start_export(duplicate, settings, _StaleFirstRead(settings.state_table_name, None), AppIntegrations())
+    # Then, reading it again under the lease, it finds the window exported: no second job
+    assert started is None
+    assert len(stack.emulator.jobs()) == 1
+    assert StateTable(settings.state_table_name).get_lease(DOMAIN, "_profile") is None

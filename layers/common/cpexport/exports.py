@@ -163,6 +163,23 @@ def start_export(
     if association is not None:
         _verify_destination(association, settings, data_integration)
 
+    try:
+        return _start(task, window, data_integration, association, settings, state, service, now)
+    except NothingToExport as reason:
+        logger.info("export already done by another execution", extra={"reason": str(reason)})
+        return None
+
+
+def _start(
+    task: ExportTask,
+    window: ExportWindow,
+    data_integration: DataIntegration,
+    association: Association | None,
+    settings: Settings,
+    state: StateTable,
+    service: AppIntegrations,
+    now: datetime,
+) -> StartedExport:
     lease = state.get_lease(task.domain_name, task.object_type)
     if lease is not None:
         lease_job = state.get_job(task.domain_name, task.object_type, lease.window)
@@ -202,10 +219,11 @@ def _resume(
 ) -> StartedExport:
     """The lease holds this request's job (or this window's): adopt it, or finish submitting it."""
     window = lease.window
-    shown = association is not None and association.window == window and association.status is not None
+    # Listed with our window, the job exists, even while its status is left out (just after a Create).
+    shown = association is not None and association.window == window
     if lease.submitted_at is not None or shown:
-        if lease.submitted_at is None:
-            state.mark_submitted(task.domain_name, task.object_type, window, now)
+        if lease.submitted_at is None and not state.mark_submitted(task.domain_name, task.object_type, window, now):
+            raise ExportBusy(f"{task.domain_name}/{task.object_type}: the lease moved while this job was adopted")
         if job is not None and job.state == JobState.SUBMITTING:
             state.set_job_state(task.domain_name, task.object_type, window, JobState.SUBMITTED, now)
         return _adopted(task, window, data_integration, association, job, lease, settings, state)
@@ -224,7 +242,10 @@ def _resume(
         )
     if job is not None and job.state == JobState.SUBMITTING:
         # What was tried never showed up: the window stays used (its job may yet appear), the next is tried.
-        state.set_job_state(task.domain_name, task.object_type, window, JobState.UNCONFIRMED, now)
+        if not state.mark_unconfirmed(task.domain_name, task.object_type, window, now):
+            raise ExportBusy(
+                f"{task.domain_name}/{task.object_type}: the job of {_describe(window)} was just confirmed"
+            )
         logger.warning("submission never confirmed", extra={"window": window.to_wire()})
     return _submit(task, window, lease, data_integration, association, settings, state, service, now)
 
@@ -252,6 +273,18 @@ def _submit(
         task.domain_name, task.object_type, window, task.execution_arn, task.request_key, now, replacing=lease
     ):
         raise ExportBusy(f"{task.domain_name}/{task.object_type}: another execution took the export lease just now")
+    if not task.backfill:
+        # Read again under the lease: the watermark read before it may predate the advance of the job
+        # whose lease we just replaced (another execution of this request, finishing as we started).
+        watermark = state.get_watermark(task.domain_name, task.object_type)
+        if watermark is not None and watermark > window.start:
+            state.release_lease(task.domain_name, task.object_type, window)
+            if watermark >= task.window.end:
+                raise NothingToExport(f"the watermark ({render_utc(watermark)}) already covers this window")
+            raise ExportBusy(
+                f"{task.domain_name}/{task.object_type}: the watermark moved to {render_utc(watermark)} while "
+                "this export started; planning again from it"
+            )
     if not state.create_job(task.domain_name, task.object_type, window, task.execution_arn, task.request_key, now):
         raise ExportBusy(f"{task.domain_name}/{task.object_type}: another execution is submitting {_describe(window)}")
     try:

@@ -191,6 +191,9 @@ class StateTable:
                 ":previous": {"S": render_utc(replacing.acquired_at)},
                 ":previousExecution": {"S": replacing.execution_arn},
             }
+            if replacing.submitted_at is None:
+                # Judged unsubmitted: if another execution marked it submitted meanwhile, it is not ours to take.
+                condition += " AND attribute_not_exists(submittedAt)"
         return self._conditional(
             "PutItem",
             self._api.put_item,
@@ -206,9 +209,9 @@ class StateTable:
             **({"ExpressionAttributeValues": values} if values else {}),
         )
 
-    def mark_submitted(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> None:
-        """Note on the lease that the job for its window has been submitted."""
-        self._if_lease_window(
+    def mark_submitted(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> bool:
+        """Note on the lease that the job for its window has been submitted; False if the lease moved on."""
+        return self._if_lease_window(
             "UpdateItem",
             self._api.update_item,
             domain_name,
@@ -236,10 +239,10 @@ class StateTable:
 
     def _if_lease_window(
         self, operation: str, call: Any, domain_name: str, object_type: str, window: ExportWindow, **request: Any
-    ) -> None:
-        """Run a write on the LEASE item only while it holds `window`; a lease already gone is fine."""
+    ) -> bool:
+        """Run a write on the LEASE item only while it holds `window`; False when it does not (or is gone)."""
         values = request.pop("ExpressionAttributeValues", {})
-        self._conditional(
+        return self._conditional(
             operation,
             call,
             Key=self._key(domain_name, object_type, "LEASE"),
@@ -326,6 +329,22 @@ class StateTable:
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues=values,
+        )
+
+    def mark_unconfirmed(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> bool:
+        """Mark a SUBMITTING job whose submission the service never showed; False if it was confirmed meanwhile."""
+        return self._conditional(
+            "UpdateItem",
+            self._api.update_item,
+            Key=self._key(domain_name, object_type, job_sort_key(window)),
+            UpdateExpression="SET #state = :unconfirmed, updatedAt = :now, finishedAt = :now",
+            ConditionExpression="#state = :submitting",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":unconfirmed": {"S": JobState.UNCONFIRMED.value},
+                ":submitting": {"S": JobState.SUBMITTING.value},
+                ":now": {"S": render_utc(now)},
+            },
         )
 
     def forget_job(self, domain_name: str, object_type: str, window: ExportWindow, execution_arn: str) -> None:
