@@ -186,15 +186,19 @@ class Invariants:
         explained: set[str] = set()
         for object_type in self.world.object_types:
             for run in self.observer.runs(self.world.domain, object_type):
-                if run["status"] == "SUCCEEDED":
-                    continue
-                failures += 1
-                messages = by_execution.get(run["executionArn"], [])
-                line = f"{self.world.domain} / {object_type}: {run['status']}, window {run['windowStart']}"
-                naming = [m for m in messages if line in m["Message"]]
-                if len(naming) != 1:
-                    without_one.append(f"{run['executionArn']} {object_type} {run['windowStart']}: {len(naming)}")
-                explained.add(run["executionArn"])
+                # A run's failure, and the timeout its outcome replaced (the execution that gave up waiting
+                # alerted on-call then): each must have produced exactly one FAILED message.
+                told = [] if run["status"] == "SUCCEEDED" else [(run["executionArn"], run["status"])]
+                if run.get("supersededExecutionArn"):
+                    told.append((run["supersededExecutionArn"], run["supersededStatus"]))
+                for execution, status in told:
+                    failures += 1
+                    messages = by_execution.get(execution, [])
+                    line = f"{self.world.domain} / {object_type}: {status}, window {run['windowStart']}"
+                    naming = [m for m in messages if line in m["Message"]]
+                    if len(naming) != 1:
+                        without_one.append(f"{execution} {object_type} {run['windowStart']}: {len(naming)}")
+                    explained.add(execution)
         unexplained = []
         for execution, messages in by_execution.items():
             rejected = all(

@@ -183,6 +183,65 @@ def test_a_tick_delivered_twice_reports_its_job_once(stack):
     assert any(f"already reported by execution {first['executionArn']}" in m["Message"] for m in messages)
 
 
+def test_a_job_one_execution_timed_out_on_and_another_saw_complete_is_reported_as_exported(stack, monkeypatch):
+    # Given a tick delivered twice: both executions follow the same job, the first gives up waiting
+    # (found by the soak: the second indexed the job and moved the watermark, but the run index kept
+    # TIMED_OUT, so no Succeeded event ever named the manifest)
+    objects = generate("_profile", 40, DAY1, DAY1 + HOUR, 4)
+    stack.emulator.seed(DOMAIN, "_profile", objects)
+    stack.emulator.configure(job_duration_seconds=3)
+    start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
+    record, notify = load_handler("record_failure"), load_handler("notify")
+    first = start(task_for())
+    second = start(task_for(executionArn=task_for()["executionArn"] + "-again"))
+    assert (first["status"], second["status"]) == ("SUBMITTED", "ADOPTED")
+    reconfigure(monkeypatch, EXPORT_TIMEOUT_HOURS="0.0001")
+    timed_out = until_finished(check, first)
+    assert timed_out["status"] == "TIMED_OUT"
+    gave_up = record(timed_out)
+    notify({"executionArn": first["executionArn"], "correlationId": "tick", "results": [gave_up]})
+
+    # When the job completes and the second execution indexes it
+    reconfigure(monkeypatch, EXPORT_TIMEOUT_HOURS="24")
+    stack.emulator.wait_idle(timeout=60)
+    result = until_indexed(index, until_finished(check, second))
+    notify({"executionArn": second["executionArn"], "correlationId": "tick", "results": [result]})
+
+    # Then the job's outcome replaces the timeout in the run index, and both are reported
+    assert result["status"] == "SUCCEEDED" and result["reported"] is True
+    (run,) = stack.runs("_profile")
+    assert run["status"] == "SUCCEEDED" and run["manifestKey"] == result["manifestKey"]
+    assert run["supersededExecutionArn"] == first["executionArn"]
+    assert sorted(exported_ids(stack, stack.read_json(result["manifestKey"]))) == sorted(o["id"] for o in objects)
+    assert stack.watermark("_profile") == run["windowEnd"]
+    events = [e["detail-type"] for e in stack.messages(stack.events_queue_url)]
+    assert sorted(events) == ["Customer Profiles Export Failed", "Customer Profiles Export Succeeded"]
+    messages = stack.messages(stack.notifications_queue_url)
+    assert [m["MessageAttributes"]["status"]["Value"] for m in messages] == ["FAILED", "SUCCEEDED"]
+    assert f"execution {first['executionArn']} stopped waiting for (TIMED_OUT) has ended" in messages[1]["Message"]
+
+
+def test_a_timeout_recorded_after_the_job_was_reported_exported_changes_nothing(stack, monkeypatch):
+    # Given the same two executions, the second indexing the job before the first gives up
+    stack.emulator.seed(DOMAIN, "_profile", generate("_profile", 20, DAY1, DAY1 + HOUR, 6))
+    stack.emulator.configure(job_duration_seconds=1)
+    start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
+    record = load_handler("record_failure")
+    first = start(task_for())
+    second = start(task_for(executionArn=task_for()["executionArn"] + "-again"))
+    stack.emulator.wait_idle(timeout=60)
+    exported = until_indexed(index, until_finished(check, second))
+    assert exported["reported"] is True
+
+    # When the first execution then times out on it (it had stopped polling earlier)
+    late = record(first | {"status": "TIMED_OUT", "statusMessage": "the export job did not finish within 1 hours"})
+
+    # Then the success stays the record, and the timeout is not reported
+    assert late["reported"] is False and late["reportedBy"] == second["executionArn"]
+    (run,) = stack.runs("_profile")
+    assert run["status"] == "SUCCEEDED" and "supersededExecutionArn" not in run
+
+
 def test_a_failed_window_rerun_is_never_confused_with_the_failed_job_however_stale_the_listing(stack):
     # Given a failed job, and a listing that keeps showing it far longer than any grace period
     stack.emulator.seed(DOMAIN, "_profile", generate("_profile", 30, DAY1, DAY1 + HOUR, 5))

@@ -372,6 +372,7 @@ def _record_success(
         database=catalogued.database,
         table=catalogued.table,
         partitions=catalogued.partitions,
+        message=_superseded(recorded),
         **_reporting(recorded, export.execution_arn),
     )
 
@@ -380,6 +381,13 @@ def _reporting(recorded: RunRecorded, execution_arn: str) -> dict[str, Any]:
     """Who reports a job: the execution that recorded it (a retry of that execution included)."""
     reported = recorded.written or recorded.execution_arn == execution_arn
     return {"reported": reported, "reported_by": None if reported else recorded.execution_arn}
+
+
+def _superseded(recorded: RunRecorded) -> str | None:
+    """What a result says when it replaced another execution's TIMED_OUT record of the same job."""
+    if recorded.superseded is None:
+        return None
+    return f"the job that execution {recorded.superseded} stopped waiting for (TIMED_OUT) has ended"
 
 
 def _advance(export: IndexingExport, settings: Settings, state: StateTable, now: datetime) -> datetime | None:
@@ -426,7 +434,7 @@ def record_failure(failed: FailedExport, state: StateTable, now: datetime | None
         object_type=failed.object_type,
         window=failed.window,
         status=ExportStatus.TIMED_OUT if timed_out else ExportStatus.FAILED,
-        message=message,
+        message=f"{message} ({_superseded(recorded)})" if recorded.superseded else message,
         watermark=state.get_watermark(failed.domain_name, failed.object_type),
         backfill=failed.backfill,
         **_reporting(recorded, failed.execution_arn),

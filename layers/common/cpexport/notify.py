@@ -91,6 +91,8 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
         return [f"{head}: already reported by execution {result.reported_by}"]
     if result.status == ExportStatus.SUCCEEDED:
         lines = [f"{head}: {result.files} files, {result.records:,} records, {_size(result.bytes)}"]
+        if result.message:
+            lines.append(f"    note: {result.message}")
         if result.manifest_key:
             lines.append(f"    manifest: s3://{bucket}/{result.manifest_key}")
         if result.table:

@@ -8,7 +8,10 @@ Items of one object type share the partition `EXPORT#{domain}#{objectType}`:
   identity: no two jobs of an object type ever share a window, so a status or an S3 folder that
   names a window names exactly one job;
 - `RUN#{start}#{end}#{requestKey}`: the run index, one item per job and request, written once
-  (conditionally): whichever execution writes it reports the job, the others do not.
+  (conditionally): whichever execution writes it reports the job, the others do not. One exception:
+  TIMED_OUT only says that an execution stopped waiting, not how the job ended, so the job's
+  outcome (SUCCEEDED or FAILED, seen by another execution of the same request) replaces it, naming
+  the timed-out execution in `supersededExecutionArn`; the outcome is then reported too.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class RunRecorded:
     written: bool
     execution_arn: str
     sort_key: str
+    superseded: str | None = None  # the execution whose TIMED_OUT record this outcome replaced
 
 
 def _attribute(value: Any) -> dict[str, Any]:
@@ -381,6 +385,23 @@ class StateTable:
             return RunRecorded(written=True, execution_arn=str(run["executionArn"]), sort_key=sort_key)
         existing = self._get(partition_key(domain_name, object_type), sort_key) or {}
         recorded_by = existing.get("executionArn", {}).get("S", "")
+        if existing.get("status", {}).get("S") == "TIMED_OUT" and run.get("status") in ("SUCCEEDED", "FAILED"):
+            # The job's outcome replaces "stopped waiting", once: only over the TIMED_OUT item just read.
+            item["supersededExecutionArn"] = {"S": recorded_by}
+            item["supersededStatus"] = {"S": "TIMED_OUT"}
+            if self._conditional(
+                "PutItem",
+                self._api.put_item,
+                Item=item,
+                ConditionExpression="#status = :timed_out AND executionArn = :recorded_by",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":timed_out": {"S": "TIMED_OUT"}, ":recorded_by": {"S": recorded_by}},
+            ):
+                return RunRecorded(
+                    written=True, execution_arn=str(run["executionArn"]), sort_key=sort_key, superseded=recorded_by
+                )
+            existing = self._get(partition_key(domain_name, object_type), sort_key) or {}
+            recorded_by = existing.get("executionArn", {}).get("S", "")
         return RunRecorded(written=False, execution_arn=recorded_by, sort_key=sort_key)
 
     def list_runs(self, domain_name: str, object_type: str) -> list[dict[str, Any]]:
