@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import cold_start, demo
-from bench.report import cost_section, index_section, lookup, poll_section, print_figures, required_keys
+from bench.report import (
+    cost_section,
+    index_section,
+    lookup,
+    poll_section,
+    print_figures,
+    print_threshold,
+    required_keys,
+)
 from bench.sizes import FULL, QUICK, Sizes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +92,7 @@ class Account:
 def accounts(sizes: Sizes, folder: Path) -> list[Account]:
     """The processes of a run: one account per scenario and one for indexing, or (quick) one for all."""
     if sizes is QUICK:
-        files = ["--index-files", *map(str, sizes.index_files)]
+        files = ["--index-files", *map(str, sizes.index_files), "--threshold-files", *map(str, sizes.threshold_files)]
         return [Account("quick", ["bench.polling", *SCENARIOS, "--sizes", sizes.name, *files], folder / "quick.json")]
     ready = [str(folder / f"{name}.ready") for name in SCENARIOS]
     found = [
@@ -105,6 +113,7 @@ def accounts(sizes: Sizes, folder: Path) -> list[Account]:
         for name in SCENARIOS
     ]
     indexing = ["bench.indexing", "--files", *map(str, sizes.index_files), "--time-scale", str(sizes.time_scale)]
+    indexing += ["--threshold-files", *map(str, sizes.threshold_files)]
     found.append(Account("index", [*indexing, "--wait-for", str(folder / "index.go")], folder / "index.json"))
     return found
 
@@ -193,6 +202,7 @@ def run(sizes: Sizes, out: Path) -> dict[str, Any]:
     results["wall_s"] = round(time.monotonic() - began, 1)
     out.write_text(json.dumps(results, indent=1) + "\n")
     print_figures(results)
+    print_threshold(results)
     missing = missing_figures(results, sizes)
     if missing:
         print(f"\nMISSING figures: {missing}")

@@ -9,6 +9,11 @@ end of the export, without the settle Waits (deliberate pauses for late files, 1
 reported apart). Right after, in the same process, the same folder is listed bare, and listed and
 read in full with the parallelism the index used (sandboxes x read threads), as the baselines.
 
+The threshold between the two ways of counting (`InlineIndexMaxFiles`: the Index function reads
+every file itself up to that many files, a Distributed Map counts larger jobs) is measured: jobs of
+a few sizes around it are indexed once each way (the Index function's `INLINE_INDEX_MAX_FILES`
+switched between the runs) and the crossover is where the Distributed Map becomes the faster.
+
 Run: `python -m bench.indexing --files 10000 100000 --out FILE`.
 """
 
@@ -227,8 +232,9 @@ def _wait_for_job(control: Any, object_type: str, timeout: float = 300) -> dict[
     raise TimeoutError(f"no export job of {object_type} started within {timeout:.0f} s")
 
 
-def index_jobs(stack: Any, sizes: tuple[int, ...]) -> dict[str, Any]:
-    """Index a job of each size (smallest first) on a deployed stack whose ObjectTypes include theirs."""
+def index_jobs(stack: Any, sizes: tuple[int, ...], threshold: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Index a job of each size (smallest first) on a deployed stack whose ObjectTypes include theirs,
+    then each `threshold` size once inline and once by the Distributed Map."""
     lambda_client = stack.client("lambda")
     timeouts = {
         resource.logical_id: int(lambda_client.get_function_configuration(FunctionName=resource.physical_id)["Timeout"])
@@ -237,10 +243,80 @@ def index_jobs(stack: Any, sizes: tuple[int, ...]) -> dict[str, Any]:
     results: dict[str, Any] = {"time_scale": stack.time_scale}
     for tick, files in enumerate(sorted(sizes), start=1):
         results[str(files)] = run_size(stack, files, timeouts, tick)
+    if threshold:
+        results["threshold"] = measure_threshold(stack, threshold, timeouts)
     return results
 
 
-def run(sizes: tuple[int, ...], time_scale: float, log_dir: Path, wait_for: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _index_function(stack: Any) -> str:
+    (function,) = [
+        r for r in stack.deployment.of_type("AWS::Lambda::Function") if r.logical_id == "IndexExportFunction"
+    ]
+    return str(function.physical_id)
+
+
+def _set_inline_limit(stack: Any, value: str) -> None:
+    """Set the Index function's INLINE_INDEX_MAX_FILES (its next invocation starts a sandbox with it)."""
+    lambda_client = stack.client("lambda")
+    name = _index_function(stack)
+    variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    lambda_client.update_function_configuration(
+        # (moto answers numbers where AWS answers strings)
+        FunctionName=name,
+        Environment={"Variables": {k: str(v) for k, v in variables.items()} | {"INLINE_INDEX_MAX_FILES": value}},
+    )
+
+
+def measure_threshold(stack: Any, sizes: tuple[int, ...], timeouts: dict[str, int]) -> dict[str, Any]:
+    """Each size indexed inline and by the Distributed Map; where the Distributed Map becomes faster."""
+    from cpexport.config import Settings
+
+    rows: dict[str, Any] = {}
+    for files in sorted(sizes):
+        row: dict[str, Any] = {}
+        for tick, (way, limit) in enumerate((("inline", str(files)), ("distributed", "0")), start=1):
+            _set_inline_limit(stack, limit)
+            measured = run_size(stack, files, timeouts, tick)
+            expected = "inline" if way == "inline" else "distributed"
+            if measured["counting"] != expected:
+                raise RuntimeError(f"{files} files were counted {measured['counting']}, not {expected}")
+            row[way] = {k: measured[k] for k in ("wall_s", "peak_rss_mb", "max_timeout_fraction", "history_events")}
+        row["distributed_over_inline"] = round(row["distributed"]["wall_s"] / row["inline"]["wall_s"], 3)
+        rows[str(files)] = row
+    _set_inline_limit(stack, "")
+    return {
+        "sizes": rows,
+        "crossover_files": crossover(
+            {int(n): (r["inline"]["wall_s"], r["distributed"]["wall_s"]) for n, r in rows.items()}
+        ),
+        "default_inline_index_max_files": Settings.model_fields["inline_index_max_files"].default,
+    }
+
+
+def crossover(times: dict[int, tuple[float, float]]) -> float | None:
+    """The job size (files) at which the Distributed Map becomes faster than counting inline, from
+    (inline, distributed) wall times per size: log-interpolated between the last size inline wins and
+    the first the Distributed Map wins; None when one way wins everywhere."""
+    import itertools
+    import math
+
+    ordered = sorted(times.items())
+    for (small, (inline_a, dmap_a)), (large, (inline_b, dmap_b)) in itertools.pairwise(ordered):
+        if dmap_a >= inline_a and dmap_b < inline_b:
+            # where log(dmap/inline) crosses zero, on log(files)
+            a, b = math.log(dmap_a / inline_a), math.log(dmap_b / inline_b)
+            fraction = a / (a - b) if a != b else 0.5
+            return round(math.exp(math.log(small) + fraction * (math.log(large) - math.log(small))))
+    return None
+
+
+def run(
+    sizes: tuple[int, ...],
+    time_scale: float,
+    log_dir: Path,
+    wait_for: tuple[Path, ...] = (),
+    threshold: tuple[int, ...] = (),
+) -> dict[str, Any]:
     """Deploy a stack into a fresh offline account and index a job of each size, once `wait_for` exist."""
     from local.harness.stack import OfflineStack
 
@@ -248,7 +324,7 @@ def run(sizes: tuple[int, ...], time_scale: float, log_dir: Path, wait_for: tupl
     logging.getLogger("local").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="Tried to parse")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    object_types = [object_type_of(n) for n in sizes]
+    object_types = [object_type_of(n) for n in sorted(set(sizes) | set(threshold))]
     with OfflineStack(
         ROOT / "template.yaml",
         PARAMETERS | {"ObjectTypes": ",".join(object_types)},
@@ -260,18 +336,19 @@ def run(sizes: tuple[int, ...], time_scale: float, log_dir: Path, wait_for: tupl
         stack.emulator_control.configure(never_ending_object_types=object_types)
         while not all(path.exists() for path in wait_for):
             time.sleep(1)  # deployed; the benchmark says when to start
-        return index_jobs(stack, sizes)
+        return index_jobs(stack, sizes, threshold)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.indexing", description=__doc__)
     parser.add_argument("--files", type=int, nargs="+", required=True)
+    parser.add_argument("--threshold-files", type=int, nargs="*", default=[], help="sizes indexed both ways")
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--wait-for", type=Path, nargs="*", default=[], help="start indexing once these exist")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as logs:
-        results = run(tuple(args.files), args.time_scale, Path(logs), tuple(args.wait_for))
+        results = run(tuple(args.files), args.time_scale, Path(logs), tuple(args.wait_for), tuple(args.threshold_files))
     args.out.write_text(json.dumps({"index": results}, indent=1, sort_keys=True))
     return 0
 

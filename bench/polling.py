@@ -388,7 +388,12 @@ def _parameters(object_types: tuple[str, ...], sizes: Sizes) -> dict[str, str]:
 
 
 def run_account(
-    names: list[str], sizes: Sizes, log_dir: Path, gate: Gate | None = None, index_files: tuple[int, ...] = ()
+    names: list[str],
+    sizes: Sizes,
+    log_dir: Path,
+    gate: Gate | None = None,
+    index_files: tuple[int, ...] = (),
+    threshold_files: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Deploy into a fresh offline account, run the scenarios one after another, then index; their reports.
 
@@ -402,7 +407,7 @@ def run_account(
     logging.getLogger("local").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="Tried to parse")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    index_types = tuple(indexing.object_type_of(n) for n in index_files)
+    index_types = tuple(indexing.object_type_of(n) for n in sorted(set(index_files) | set(threshold_files)))
     object_types = tuple(t for name in names for t in object_types_of(name, sizes)) + index_types
     began = time.monotonic()
     with OfflineStack(
@@ -443,7 +448,7 @@ def run_account(
                 "wall_s": round(time.monotonic() - began, 1),
             }
         if index_files:
-            reports["index"] = indexing.index_jobs(stack, index_files)
+            reports["index"] = indexing.index_jobs(stack, index_files, threshold_files)
     return reports
 
 
@@ -455,10 +460,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="touched once this scenario's prior jobs are done")
     parser.add_argument("--wait-for", type=Path, nargs="*", default=[], help="start measured jobs once these exist")
     parser.add_argument("--index-files", type=int, nargs="*", default=[], help="then index jobs of these sizes")
+    parser.add_argument("--threshold-files", type=int, nargs="*", default=[], help="and these, inline and distributed")
     args = parser.parse_args(argv)
     gate = Gate(args.ready_file, tuple(args.wait_for))
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as logs:
-        report = run_account(args.scenarios, SIZES[args.sizes], Path(logs), gate, tuple(args.index_files))
+        report = run_account(
+            args.scenarios, SIZES[args.sizes], Path(logs), gate, tuple(args.index_files), tuple(args.threshold_files)
+        )
     args.out.write_text(json.dumps(report, indent=1, sort_keys=True))
     return 0
 

@@ -267,3 +267,118 @@ def print_figures(results: dict[str, Any]) -> None:
             f" ${row['baseline_usd']:.5f} with a fixed 60 s poll"
         )
     print(f"\nDemo: {results['demo']['wall_s']} s ({results['demo']['command']})")
+
+
+def _threshold_lines(index: dict[str, Any]) -> list[str]:
+    threshold = index.get("threshold")
+    if not isinstance(threshold, dict):
+        return []
+    lines = []
+    for n, row in threshold["sizes"].items():
+        lines.append(
+            f"  {int(n):>7,} files: inline {row['inline']['wall_s']:.2f} s, Distributed Map "
+            f"{row['distributed']['wall_s']:.2f} s ({row['distributed_over_inline']:.2f}x)"
+        )
+    crossing = threshold["crossover_files"]
+    lines.append(
+        f"  crossover: {'none in the sizes measured' if crossing is None else f'~{crossing:,} files'}"
+        f" (InlineIndexMaxFiles default {threshold['default_inline_index_max_files']:,})"
+    )
+    return lines
+
+
+def print_threshold(results: dict[str, Any]) -> None:
+    """Inline against the Distributed Map, per size (printed after the figures)."""
+    lines = _threshold_lines(results.get("index", {}))
+    if lines:
+        print("\nCounting inline or by the Distributed Map")
+        print("\n".join(lines))
+
+
+def _ratio(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The README's benchmark tables, rendered from `bench/results.json` (the README holds exactly this text)."""
+    poll, machine = results["poll"], results["machine"]
+    out = [
+        f"Measured by `{results['command']}` on {machine['cpus']} CPUs ({machine['cpu']}), {machine['memory_gb']} GB,"
+        f" Python {machine['python']}, started {results['started_at']} (load average at start"
+        f" {machine['load_average_at_start'][0]}); time scale {poll['time_scale']} (a 60 s Wait lasts"
+        f" {60 * poll['time_scale']:g} s), detection lags converted back to AWS time"
+        f" (resolution ~{poll['lag_resolution_s']} s).",
+        "",
+        "| job | checks (history / none / fixed 60 s) | history events per type (history / fixed) |"
+        " detection lag s (history / none / fixed) | allowance s |",
+        "|---|---|---|---|---|",
+    ]
+    for label in REPORTED_DURATIONS:
+        row = poll[label]
+        none = row["without_history"] or {}
+        out.append(
+            f"| {label} | {row['checks']} / {_cell(none.get('checks'))} / {row['baseline_checks']} |"
+            f" {row['history_events_per_type']} / {row['baseline_history_events_per_type']} |"
+            f" {_cell(row['detection_lag_s'])} / {_cell(none.get('detection_lag_s'))} /"
+            f" {_cell(row['baseline_detection_lag_s'])} | {row['allowance_s']:.0f} |"
+        )
+    sweep, every = poll["lag_sweep"], poll["all_types_24h"]
+    vary = poll["history_varies_3x"]
+    out += [
+        "",
+        f"- Lag sweep, {sweep['job_lengths']} job lengths from {sweep['shortest_s']:g} s to {sweep['longest_s']:g} s"
+        f" without history: worst lag {_cell(sweep['worst_fraction_of_allowance'])} of its allowance"
+        f" (at {_cell(sweep['worst_at_job_seconds'])} s; the schedule alone, on a grid of"
+        f" {SCHEDULE_GRID:,} lengths: {_cell(sweep['schedule_worst_fraction_dense_grid'])}).",
+        f"- {every['object_types']} object types x 24 h in one execution: {every['history_events']:,} history events"
+        f" ({every['of_limit']:.0%} of the 25,000 limit), {every['status']}; a fixed 60 s poll:"
+        f" ~{every['baseline_fixed_60s_poll_estimate']:,}.",
+        f"- History that predicts well (24 h): {poll['history_predicts_well']['checks']} checks, lag"
+        f" {_cell(poll['history_predicts_well']['detection_lag_s'])} s. History that varies 3x: 8 h job"
+        f" {vary['8h']['checks']} checks, lag {_cell(vary['8h']['detection_lag_s'])} s; 24 h job"
+        f" {vary['24h']['checks']} checks, lag {_cell(vary['24h']['detection_lag_s'])} s"
+        f" (allowance {vary['24h']['allowance_s']:.0f} s).",
+        "",
+        "| files | wall s | x bare listing | x listing + reading | peak MB per Lambda | max fraction of a timeout |",
+        "|---|---|---|---|---|---|",
+    ]
+    index = results["index"]
+    for n, row in index.items():
+        if isinstance(row, dict) and "ratio_to_listing" in row:
+            out.append(
+                f"| {int(n):,} | {row['wall_s']:.1f} | {_ratio(row['ratio_to_listing'])} |"
+                f" {_ratio(row['ratio_to_listing_and_reading'])} | {row['peak_rss_mb']:.0f} |"
+                f" {row['max_timeout_fraction']:.1%} |"
+            )
+    threshold = _threshold_lines(index)
+    if threshold:
+        out += ["", "Counting inline or by the Distributed Map (`InlineIndexMaxFiles`):", "", "```", *threshold, "```"]
+    cold = results["cold_start"]
+    out += [
+        "",
+        f"| function | import s (median of {cold['runs']}) | x `import boto3; boto3.client('s3')`"
+        f" ({cold['baseline_import_s']} s) | built bytes (+ layer {cold['layer_bytes']:,}) |",
+        "|---|---|---|---|",
+    ]
+    for name, row in cold.items():
+        if isinstance(row, dict) and "import_ratio" in row:
+            out.append(f"| {name} | {row['import_s']:.3f} | {row['import_ratio']:.2f}x | {row['build_bytes']:,} |")
+    cost = results["cost"]
+    out += ["", "| one export of one object type | with history | without | fixed 60 s poll |", "|---|---|---|---|"]
+    for label in COST_DURATIONS:
+        row = cost[label]
+        out.append(
+            f"| {label} job | ${row['usd']:.5f} | ${_cell(row['without_history_usd'], '.5f')} |"
+            f" ${row['baseline_usd']:.5f} |"
+        )
+    out += ["", f"Demo: {results['demo']['wall_s']} s (`{results['demo']['command']}`)."]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).with_name("results.json"))
+    print(markdown(json.loads(path.read_text())), end="")

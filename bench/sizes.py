@@ -24,6 +24,7 @@ class Sizes:
     all_types_job_seconds: float
     records_per_export: int  # objects each measured export writes (files of 100 records)
     index_files: tuple[int, ...]  # the indexing benchmark's job sizes
+    threshold_files: tuple[int, ...]  # job sizes indexed both inline and by the Distributed Map
     cold_start_runs: int  # fresh interpreters per handler (and per baseline)
     sam_build: bool  # sizes from `sam build` (False: the source folders, not built)
     demo_days: int
@@ -39,6 +40,7 @@ FULL = Sizes(
     all_types_job_seconds=86_400,
     records_per_export=500,
     index_files=(10_000, 100_000),
+    threshold_files=(250, 1000, 4000),
     cold_start_runs=15,
     sam_build=True,
     demo_days=4,
@@ -54,6 +56,7 @@ QUICK = Sizes(
     all_types_job_seconds=3600,
     records_per_export=50,
     index_files=(30, 300),
+    threshold_files=(20, 60),
     cold_start_runs=2,
     sam_build=False,
     demo_days=2,

@@ -45,6 +45,10 @@ def test_the_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     for files in QUICK.index_files:
         assert lookup(results, f"index.{files}.baseline.files") == files
         assert lookup(results, f"index.{files}.baseline.records") == files * RECORDS_PER_FILE
+    # The threshold sizes were counted both ways (the benchmark refuses a run counted the other way).
+    for files in QUICK.threshold_files:
+        row = lookup(results, f"index.threshold.sizes.{files}")
+        assert row["inline"]["wall_s"] > 0 and row["distributed"]["wall_s"] > 0
     # Each export of the fixed poll was polled at least once, and a run with history knew its prediction.
     assert all(results["poll"][d]["baseline_checks"] >= 1 for d in ("2m", "10m", "1h", "6h", "24h"))
     assert results["poll"]["history_predicts_well"]["expected_seconds"] is not None

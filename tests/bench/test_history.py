@@ -205,3 +205,13 @@ def test_the_cost_of_an_export_adds_transitions_lambda_and_requests_at_list_pric
     )
     assert cost["usd"] == pytest.approx(expected, rel=1e-6)
     assert cost["usd"] == pytest.approx(0.025 + 0.00002 + 0.5 * 0.0000133334 + 0.005 + 0.0004, rel=1e-6)
+
+
+def test_the_crossover_is_where_the_distributed_map_starts_to_win() -> None:
+    from bench.indexing import crossover
+
+    # inline faster at 100 and 1,000 files, the Distributed Map faster at 10,000: between the two
+    found = crossover({100: (1.0, 3.0), 1000: (2.0, 3.0), 10_000: (20.0, 5.0)})
+    assert found is not None and 1000 < found < 10_000
+    assert crossover({100: (1.0, 3.0), 1000: (2.0, 3.0)}) is None  # inline wins everywhere
+    assert crossover({100: (3.0, 1.0), 1000: (30.0, 3.0)}) is None  # the Distributed Map wins everywhere
