@@ -89,6 +89,15 @@ class RunRecorded:
     superseded: str | None = None  # the execution whose TIMED_OUT record this outcome replaced
 
 
+def _window_attributes(window: ExportWindow) -> dict[str, Any]:
+    """A window as the attributes every item of a job carries."""
+    return {"windowStart": {"S": render_utc(window.start)}, "windowEnd": {"S": render_utc(window.end)}}
+
+
+def _window_of(item: dict[str, Any]) -> ExportWindow:
+    return ExportWindow(start=_parse(item["windowStart"]["S"]), end=_parse(item["windowEnd"]["S"]))
+
+
 def _attribute(value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"BOOL": value}
@@ -168,7 +177,7 @@ class StateTable:
         if not item:
             return None
         return Lease(
-            window=ExportWindow(start=_parse(item["windowStart"]["S"]), end=_parse(item["windowEnd"]["S"])),
+            window=_window_of(item),
             execution_arn=item["executionArn"]["S"],
             acquired_at=_parse(item["acquiredAt"]["S"]),
             submitted_at=_parse(item["submittedAt"]["S"]) if "submittedAt" in item else None,
@@ -203,8 +212,7 @@ class StateTable:
             self._api.put_item,
             Item={
                 **self._key(domain_name, object_type, "LEASE"),
-                "windowStart": {"S": render_utc(window.start)},
-                "windowEnd": {"S": render_utc(window.end)},
+                **_window_attributes(window),
                 "executionArn": {"S": execution_arn},
                 "requestKey": {"S": request_key},
                 "acquiredAt": {"S": render_utc(now)},
@@ -294,8 +302,7 @@ class StateTable:
             self._api.put_item,
             Item={
                 **self._key(domain_name, object_type, job_sort_key(window)),
-                "windowStart": {"S": render_utc(window.start)},
-                "windowEnd": {"S": render_utc(window.end)},
+                **_window_attributes(window),
                 "state": {"S": JobState.SUBMITTING.value},
                 "executionArn": {"S": execution_arn},
                 "requestKey": {"S": request_key},
@@ -373,8 +380,7 @@ class StateTable:
         sort_key = run_sort_key(window, request_key)
         item: dict[str, Any] = self._key(domain_name, object_type, sort_key)
         item["requestKey"] = {"S": request_key}
-        item["windowStart"] = {"S": render_utc(window.start)}
-        item["windowEnd"] = {"S": render_utc(window.end)}
+        item |= _window_attributes(window)
         for name, value in run.items():
             if value is not None:
                 item[name] = _attribute(value)
@@ -425,7 +431,7 @@ class StateTable:
         found = []
         for item in reversed(response.get("Items", [])):
             if item.get("state", {}).get("S") == JobState.COMPLETED.value and "durationSeconds" in item:
-                window = ExportWindow(start=_parse(item["windowStart"]["S"]), end=_parse(item["windowEnd"]["S"]))
+                window = _window_of(item)
                 found.append((window, int(item["durationSeconds"]["N"])))
         return found
 
