@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cpexport.polling import Prediction, allowance, schedule
+from cpexport.polling import CHECK_MARGIN_SECONDS, Prediction, allowance, schedule
 
 from bench.history import detection_lag, poll_overhead_seconds, polling_of, split_by_iteration
 from bench.meter import RequestMeter, install
@@ -49,6 +49,8 @@ HISTORY_RATIO = 10
 SHORT_HISTORY_UP_TO = 3600  # prior jobs of types this short run at full length (ratio 1)
 # A fixed 60 s poll: the dense schedule's fraction made negligible leaves only the 60 s floor.
 FIXED_POLL_LAG_FRACTION = "0.000001"
+# and a floor whose dense wait (the floor less the Check's margin) is 60 s
+FIXED_POLL_FLOOR = 60 + CHECK_MARGIN_SECONDS
 PARAMETERS = {
     "DomainNames": DOMAIN,
     "InitialStartTime": "2024-01-01T00:00:00Z",
@@ -69,7 +71,9 @@ def fixed_poll(template: dict[str, Any]) -> dict[str, Any]:
     for resource in template.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Lambda::Function":
             environment = resource.setdefault("Properties", {}).setdefault("Environment", {})
-            environment.setdefault("Variables", {})["POLL_LAG_FRACTION"] = FIXED_POLL_LAG_FRACTION
+            variables = environment.setdefault("Variables", {})
+            variables["POLL_LAG_FRACTION"] = FIXED_POLL_LAG_FRACTION
+            variables["POLL_FLOOR_SECONDS"] = str(FIXED_POLL_FLOOR)
     return template
 
 
@@ -236,7 +240,7 @@ class Scenario:
     def _schedule(self, seconds: float, expected: tuple[int, int] | None, fixed: bool) -> dict[str, Any]:
         """What the pure schedule gives for this length and prediction: the executed run's reference."""
         prediction = Prediction(*expected) if expected else None
-        options = {"dense_fraction": float(FIXED_POLL_LAG_FRACTION)} if fixed else {}
+        options = {"dense_fraction": float(FIXED_POLL_LAG_FRACTION), "floor": FIXED_POLL_FLOOR} if fixed else {}
         polls = schedule(seconds, prediction, **options)
         return {"schedule_checks": len(polls), "schedule_lag_s": polls[-1] - seconds}
 

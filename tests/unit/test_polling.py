@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from cpexport.polling import PastJob, Prediction, allowance, next_wait, predict, schedule
+from cpexport.polling import CHECK_MARGIN_SECONDS, PastJob, Prediction, allowance, next_wait, predict, schedule
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +19,8 @@ def lag(duration: float, prediction: Prediction | None) -> float:
 
 @given(st.floats(min_value=0.5, max_value=3 * DAY))
 def test_without_history_every_job_is_seen_within_its_allowance(duration):
-    assert lag(duration, None) <= allowance(duration)
+    # with the margin left for the Check that sees it (its invocation is part of the lag)
+    assert lag(duration, None) + CHECK_MARGIN_SECONDS <= allowance(duration)
 
 
 @given(st.floats(min_value=60, max_value=DAY), st.floats(min_value=0.8, max_value=5.0))
@@ -27,7 +28,7 @@ def test_with_history_a_job_not_much_faster_than_predicted_is_seen_within_its_al
     # Any job from 80 % of the shortest prediction up, however much longer than predicted
     prediction = Prediction(shortest=predicted, longest=predicted * 1.5)
     duration = predicted * ratio
-    assert lag(duration, prediction) <= allowance(duration)
+    assert lag(duration, prediction) + CHECK_MARGIN_SECONDS <= allowance(duration)
 
 
 def test_a_job_far_faster_than_its_history_is_still_seen_within_half_its_length():
