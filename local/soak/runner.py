@@ -78,12 +78,15 @@ def scaled_wall_clock_rules(time_scale: float) -> Any:
     """A template customizer: Start's wall-clock rules shrunk with the time scale (with a floor).
 
     Offline, waits and retries run `time_scale` times faster, but a Lambda's clock does not: the
-    20-minute lease TTL and the 5-minute grace would outlast every retry the state machine makes.
+    20-minute lease TTL, the 5-minute grace and the holder's deadline would outlast every retry the
+    state machine makes.
     The floors stay above a busy machine's Lambda latency, so a slow Start is never taken over.
     """
     rules = {
         "UNSUBMITTED_LEASE_TTL_SECONDS": str(max(10, round(1200 * time_scale))),
         "AMBIGUOUS_SUBMIT_GRACE_SECONDS": str(max(5, round(300 * time_scale))),
+        # ExportTimeoutHours (1 in the soak) + ten settle attempts + 1 hour, scaled
+        "LEASE_HOLDER_DEADLINE_SECONDS": str(max(30, round((3600 + 10 * SETTLE_SECONDS + 3600) * time_scale))),
     }
 
     def customize(template: dict[str, Any]) -> dict[str, Any]:

@@ -479,3 +479,46 @@ def test_a_duplicate_tick_that_read_the_watermark_before_the_first_finished_star
     assert started is None
     assert len(stack.emulator.jobs()) == 1
     assert StateTable(settings.state_table_name).get_lease(DOMAIN, "_profile") is None
+
+
+def test_a_request_waits_for_the_execution_that_has_not_yet_recorded_its_ended_job(stack):
+    # Given the next day's tick whose job (two days: the tick before it was dead-lettered) has ended on
+    # the service, but whose execution is still settling and indexing it (the watermark has not moved)
+    stack.emulator.seed(DOMAIN, "_profile", generate("_profile", 30, DAY1, DAY1 + 30 * HOUR, 7))
+    stack.emulator.configure(job_duration_seconds=0.2)
+    start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
+    two_days = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T23:30:00Z"}
+    later_tick = start(
+        task_for(executionArn=task_for()["executionArn"] + "-03", requestKey="scheduled:2026-11-03T00:00:00Z")
+        | {"window": two_days}
+    )
+    ended = until_finished(check, later_tick)
+    assert ended["status"] == "COMPLETED"
+
+    # When the replay of the dead-lettered tick starts (its window, from the same watermark, is the first day)
+    replay = task_for(executionArn=task_for()["executionArn"] + "-replay")
+    # Then it waits instead of exporting a window that overlaps the one being indexed
+    with pytest.raises(ExportBusy, match="has not recorded it yet"):
+        start(replay)
+    assert len(stack.emulator.jobs()) == 1
+    # and once that execution has indexed its job, the replay finds its window exported: no second job
+    assert until_indexed(index, ended)["status"] == "SUCCEEDED"
+    assert stack.watermark("_profile") == two_days["end"]
+    assert start(replay)["status"] == "SKIPPED"
+    assert len(stack.emulator.jobs()) == 1
+
+
+def test_an_execution_that_gave_up_on_its_job_does_not_hold_the_next_request_once_the_job_ended(stack):
+    # Given a submitted job whose Check step then broke, recorded as a failure of ours
+    stack.emulator.configure(job_duration_seconds=0.2)
+    started = load_handler("start_export")(task_for())
+    caught = started | {"error": {"Error": "TransientServiceError", "Cause": '{"errorMessage": "List throttled"}'}}
+    record_failure(FailedExport.model_validate(caught), StateTable(get_settings().state_table_name))
+    stack.emulator.wait_idle(timeout=60)
+    # When the next request starts once the service shows that job ended
+    nxt = load_handler("start_export")(
+        task_for(executionArn=task_for()["executionArn"] + "-next", requestKey="scheduled:2026-11-03T00:00:00Z")
+    )
+    # Then it takes the object type over at once (the job's own execution will never index it)
+    assert nxt["status"] == "SUBMITTED"
+    assert len(stack.emulator.jobs()) == 2

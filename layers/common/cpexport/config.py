@@ -58,6 +58,10 @@ class Settings(BaseModel):
     # respected, and how long the listing gets to show a job whose submission answered an error.
     unsubmitted_lease_ttl_seconds: int = Field(default=1200, ge=1)
     ambiguous_submit_grace_seconds: int = Field(default=300, ge=1)
+    # How long the execution that submitted a job may take to record its outcome (poll until
+    # ExportTimeoutHours, settle, index) before another request, once the service shows the job ended,
+    # may take the object type over from it; empty: ExportTimeoutHours + every settle attempt + 1 hour.
+    lease_holder_deadline_seconds: int | None = Field(default=None, ge=1)
     count_records: bool = True
     # Up to this many files a job's records are counted by the Index function itself; above it, by a
     # Distributed Map (see `make bench` for where the two cross).
@@ -69,6 +73,13 @@ class Settings(BaseModel):
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
+
+    @property
+    def holder_deadline_seconds(self) -> float:
+        """Seconds after its submission within which a job's own execution may still record it."""
+        if self.lease_holder_deadline_seconds is not None:
+            return float(self.lease_holder_deadline_seconds)
+        return self.export_timeout_hours * 3600 + self.index_settle_seconds * self.index_settle_attempts + 3600
 
     def poll_wait(self, waited_seconds: float, prediction: Prediction | None) -> int:
         """Seconds to wait before the next poll of a job submitted `waited_seconds` ago."""
@@ -109,6 +120,7 @@ _ENV_NAMES = {
     "unsubmitted_lease_ttl_seconds": "UNSUBMITTED_LEASE_TTL_SECONDS",
     "ambiguous_submit_grace_seconds": "AMBIGUOUS_SUBMIT_GRACE_SECONDS",
     "inline_index_max_files": "INLINE_INDEX_MAX_FILES",
+    "lease_holder_deadline_seconds": "LEASE_HOLDER_DEADLINE_SECONDS",
 }
 
 

@@ -192,7 +192,26 @@ def _start(
                 f"{lease.execution_arn}, since {render_utc(lease.acquired_at)}) has not ended; jobs cannot be "
                 "cancelled, waiting for it to finish"
             )
+        if _holder_may_still_record(lease, lease_job, now, settings):
+            raise ExportBusy(
+                f"{task.domain_name}/{task.object_type}: the job of {_describe(lease.window)} ended, and execution "
+                f"{lease.execution_arn} has not recorded it yet (it indexes the job and moves the watermark); "
+                "waiting for it, so that the next window starts where that one ends"
+            )
     return _submit(task, window, lease, data_integration, association, settings, state, service, now)
+
+
+def _holder_may_still_record(lease: Lease, job: Job | None, now: datetime, settings: Settings) -> bool:
+    """Whether the execution that submitted the leased job may still be indexing it.
+
+    Until it records the job (COMPLETED, FAILED, TIMED_OUT, ABANDONED), the watermark has not moved past
+    the job's window: a window planned from it now would overlap that one. An execution that never
+    records it (stopped by hand) is given up on after `holder_deadline_seconds` from the submission.
+    """
+    if job is None or job.state != JobState.SUBMITTED or job.execution_arn != lease.execution_arn:
+        return False
+    submitted = lease.submitted_at or job.submitted_at
+    return (now - submitted).total_seconds() < settings.holder_deadline_seconds
 
 
 def _job_has_ended(lease: Lease, association: Association | None, now: datetime, ttl: timedelta) -> bool:

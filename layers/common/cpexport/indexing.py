@@ -342,6 +342,9 @@ def _record_success(
             "partitions": [{"name": p.name, "location": p.location} for p in catalogued.partitions],
         },
     )
+    # The watermark moves before the ledger says COMPLETED: a request that sees the job recorded may take
+    # the object type over and plans its window from the watermark, which must then be past this window.
+    watermark = _advance(export, settings, state, now)
     state.set_job_state(
         export.domain_name,
         export.object_type,
@@ -352,7 +355,6 @@ def _record_success(
         # What the next poll schedule learns from: only a job timed from its own submission.
         duration_seconds=None if export.adopted else export.poll.waited_seconds,
     )
-    watermark = _advance(export, settings, state, now)
     state.release_lease(export.domain_name, export.object_type, export.window)
     logger.info(
         "export indexed", extra={"object_type": export.object_type, "files": files, "records": records, "bytes": size}
@@ -456,7 +458,11 @@ def _settle_lease(failed: FailedExport, state: StateTable, now: datetime, timed_
         state.set_job_state(failed.domain_name, failed.object_type, failed.window, JobState.FAILED, now)
         state.release_lease(failed.domain_name, failed.object_type, failed.window)
         return
-    # An error of ours before or while polling: free the object type only when no job runs.
+    # An error of ours before or while polling: free the object type only when no job runs. A job this
+    # execution submitted is no longer followed by it: say so, so that the next request need not wait for
+    # this execution to index it (see `exports._holder_may_still_record`).
+    if job is not None and job.state == JobState.SUBMITTED and job.execution_arn == failed.execution_arn:
+        state.set_job_state(failed.domain_name, failed.object_type, failed.window, JobState.ABANDONED, now)
     if job is None or job.state in {JobState.COMPLETED, JobState.FAILED}:
         lease = state.get_lease(failed.domain_name, failed.object_type)
         if lease is not None and lease.execution_arn == failed.execution_arn:

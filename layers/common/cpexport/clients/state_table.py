@@ -63,6 +63,7 @@ class JobState(StrEnum):
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"  # the pipeline stopped waiting; the job may still run
     UNCONFIRMED = "UNCONFIRMED"  # the submission answered an error and the service never showed the job
+    ABANDONED = "ABANDONED"  # its execution stopped following it (an error of ours); the job may still run
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,7 @@ class StateTable:
         """Move a ledger item to `state` (a missing item is left missing)."""
         expression = "SET #state = :state, updatedAt = :now"
         values: dict[str, Any] = {":state": {"S": state.value}, ":now": {"S": render_utc(now)}}
-        if state in {JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT, JobState.UNCONFIRMED}:
+        if state in {JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT, JobState.UNCONFIRMED, JobState.ABANDONED}:
             expression += ", finishedAt = if_not_exists(finishedAt, :now)"
         if request_stamps is not None:
             expression += ", requestStamps = :stamps"
