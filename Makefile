@@ -61,9 +61,12 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests -m e2e
 
+# Two workers (TEST_WORKERS=0 runs in one process), a file per worker: moto's state is per process
+# and every e2e file deploys its own stacks, so files never share an account.
+TEST_WORKERS ?= 2
 test: $(STAMP)  ## what CI runs: lint, types, template checks and gates, every test
 	$(MAKE) --no-print-directory lint typecheck validate gates
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 build: $(STAMP)  ## sam build (needs python3.13 on PATH for the runtime)
 	PATH="$(PY313):$$PATH" $(BIN)/sam build --template template.yaml
