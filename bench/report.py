@@ -274,7 +274,7 @@ def _threshold_lines(index: dict[str, Any]) -> list[str]:
     if not isinstance(threshold, dict):
         return []
     lines = []
-    for n, row in threshold["sizes"].items():
+    for n, row in sorted(threshold["sizes"].items(), key=lambda item: int(item[0])):
         lines.append(
             f"  {int(n):>7,} files: inline {row['inline']['wall_s']:.2f} s, Distributed Map "
             f"{row['distributed']['wall_s']:.2f} s ({row['distributed_over_inline']:.2f}x)"
