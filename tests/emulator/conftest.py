@@ -112,3 +112,17 @@ def raw_client(emu: EmulatorServer, boto_session: boto3.session.Session) -> Any:
     """A client without botocore's client-side validation, to reach the server-side checks."""
     config = NO_RETRY.merge(Config(parameter_validation=False))
     return boto_session.client("appintegrations", endpoint_url=emu.url, config=config)
+
+
+@pytest.fixture
+def setup(
+    make_emulator: Callable[..., EmulatorServer], boto_session: Any
+) -> Callable[..., tuple[EmulatorServer, EmulatorControl, Any]]:
+    """Start an emulator with given knobs; return it, its control client and a boto3 client."""
+
+    def make(**config: Any) -> tuple[EmulatorServer, EmulatorControl, Any]:
+        emu = make_emulator(**config)
+        client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
+        return emu, EmulatorControl(emu.url), client
+
+    return make

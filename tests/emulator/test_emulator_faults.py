@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from local.emulator import EmulatorControl, EmulatorControlError, EmulatorServer, random_faults
+from local.emulator import EmulatorControl, EmulatorControlError, random_faults
 from local.emulator.synthetic import generate
 from tests.emulator.emulator_helpers import (
     DAY_MS,
     DOMAIN,
-    NO_RETRY,
     Export,
     create_data_integration,
     create_export,
@@ -34,20 +33,6 @@ from tests.emulator.emulator_helpers import (
 
 LONG = 60.0  # seconds: "still in force" for any test, however loaded the machine
 NOW = now_ms()  # windows are whole days before this, so the same call gives the same window
-
-
-@pytest.fixture
-def setup(
-    make_emulator: Callable[..., EmulatorServer], boto_session: Any
-) -> Callable[..., tuple[EmulatorServer, EmulatorControl, Any]]:
-    """Start an emulator with given knobs; return it, its control client and a boto3 client."""
-
-    def make(**config: Any) -> tuple[EmulatorServer, EmulatorControl, Any]:
-        emu = make_emulator(**config)
-        client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
-        return emu, EmulatorControl(emu.url), client
-
-    return make
 
 
 def window(days_ago: int = 2) -> dict[str, Any]:

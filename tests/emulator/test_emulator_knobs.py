@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from local.emulator import EmulatorControl, EmulatorServer
 from local.emulator.layout import format_timestamp, parse_export_key
 from local.emulator.synthetic import generate
 from tests.emulator.emulator_helpers import (
     DAY_MS,
     DOMAIN,
     HOUR_MS,
-    NO_RETRY,
     Export,
     create_data_integration,
     create_export,
@@ -27,20 +24,6 @@ from tests.emulator.emulator_helpers import (
 )
 
 MINUTE_MS = 60_000
-
-
-@pytest.fixture
-def setup(
-    make_emulator: Callable[..., EmulatorServer], boto_session: Any
-) -> Callable[..., tuple[EmulatorServer, EmulatorControl, Any]]:
-    """Start an emulator with given knobs; return it, its control client and a boto3 client."""
-
-    def make(**config: Any) -> tuple[EmulatorServer, EmulatorControl, Any]:
-        emu = make_emulator(**config)
-        client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
-        return emu, EmulatorControl(emu.url), client
-
-    return make
 
 
 NOW = now_ms()  # windows are whole days before this, so the same call gives the same window
