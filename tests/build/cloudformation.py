@@ -254,16 +254,20 @@ def deploy(domain_names: str, stack_name: str = "customer-profiles-export", **pa
     return Deployment(template=template, parameters=values, stack_name=stack_name)
 
 
+def _listed(statement: dict[str, Any]) -> dict[str, Any]:
+    """A statement with its Action and Resource always lists."""
+    normalized = dict(statement)
+    for key in ("Action", "Resource"):
+        if key in normalized and not isinstance(normalized[key], list):
+            normalized[key] = [normalized[key]]
+    return normalized
+
+
 def role_statements(deployment: Deployment, role_logical_id: str) -> list[dict[str, Any]]:
     """Every statement of a role's inline policies, resolved; Action and Resource always lists."""
     statements = []
     for policy in deployment.properties(role_logical_id).get("Policies", []):
-        for statement in policy["PolicyDocument"]["Statement"]:
-            normalized = dict(statement)
-            for key in ("Action", "Resource"):
-                if key in normalized and not isinstance(normalized[key], list):
-                    normalized[key] = [normalized[key]]
-            statements.append(normalized)
+        statements += [_listed(statement) for statement in policy["PolicyDocument"]["Statement"]]
     return statements
 
 
@@ -275,12 +279,7 @@ def attached_policy_statements(deployment: Deployment, role_logical_id: str) -> 
         properties = deployment.properties(name)
         if role_name not in properties.get("Roles", []):
             continue
-        for statement in properties["PolicyDocument"]["Statement"]:
-            normalized = dict(statement)
-            for key in ("Action", "Resource"):
-                if key in normalized and not isinstance(normalized[key], list):
-                    normalized[key] = [normalized[key]]
-            statements.append(normalized)
+        statements += [_listed(statement) for statement in properties["PolicyDocument"]["Statement"]]
     return statements
 
 
