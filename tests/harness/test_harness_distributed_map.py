@@ -7,7 +7,6 @@ the execution input, and whose children fail when their BatchInput says so.
 
 from __future__ import annotations
 
-import ast
 import itertools
 import json
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from local.harness.distributed_map import (
     split_map_runs,
     tolerance_exceeded,
 )
+from tests.strict.conftest import policy_document
 
 BATCHED: dict[str, Any] = {"action": "listInBatches", "label": "L", "failChild": False, "toleratedFailures": 0}
 
@@ -48,17 +48,6 @@ def _children(result: dict[str, Any]) -> list[Any]:
     return children
 
 
-def _document(value: Any) -> dict[str, Any]:
-    # GetRolePolicy answers a CloudFormation-created document as a Python repr.
-    if isinstance(value, dict):
-        return value
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = ast.literal_eval(value)
-    return {"Version": "2012-10-17", **parsed}
-
-
 @contextmanager
 def _role_without(stack: OfflineStack, action: str) -> Iterator[None]:
     """The workflow's role with every statement granting `action` removed; restored afterwards."""
@@ -66,7 +55,7 @@ def _role_without(stack: OfflineStack, action: str) -> Iterator[None]:
     role = stack.physical_id("WorkflowRole")
     saved = {}
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        document = _document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+        document = policy_document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
         kept = [s for s in document["Statement"] if action not in json.dumps(s.get("Action"))]
         if len(kept) != len(document["Statement"]):
             saved[name] = document
