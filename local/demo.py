@@ -145,7 +145,7 @@ class Demo:
         for object_type in OBJECT_TYPES:
             watermark = self.observer.watermark(DOMAIN, object_type)
             assert watermark is not None
-            cutoff = ms(datetime.fromisoformat(watermark.replace("Z", "+00:00")))
+            cutoff = _watermark_ms(watermark)
             current = self.latest(object_type)
             exported = self.observer.exported_versions(DOMAIN, object_type)
             due = {v for v in versions(current) if v.last_updated < cutoff}
@@ -170,7 +170,7 @@ class Demo:
         for object_type in OBJECT_TYPES:
             watermark = self.observer.watermark(DOMAIN, object_type)
             assert watermark is not None
-            cutoff = ms(datetime.fromisoformat(watermark.replace("Z", "+00:00")))
+            cutoff = _watermark_ms(watermark)
             rows = athena.query(f"SELECT id, lastupdated FROM {view_name(object_type)} WHERE domain = ?", [DOMAIN])
             shown = {row["id"]: row["lastupdated"] for row in rows}
             had = {(obj["id"], obj["lastUpdated"]) for obj in self.seeded[object_type]}
@@ -328,3 +328,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _watermark_ms(watermark: str) -> int:
+    """A watermark (ISO 8601, Z) as the epoch milliseconds objects are stamped with."""
+    return ms(datetime.fromisoformat(watermark.replace("Z", "+00:00")))
