@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from local.clock import Clock
 from local.emulator.auth import Authorizer, StaticAuthorizer
 from local.emulator.config import EmulatorConfig
 from local.emulator.errors import InvalidRequestError
@@ -40,6 +41,7 @@ class Backend:
         config: EmulatorConfig,
         s3_client_factory: S3ClientFactory,
         authorizer: Authorizer | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._state = EmulatorState(
             region=region,
@@ -47,6 +49,7 @@ class Backend:
             config=config,
             s3_client_factory=s3_client_factory,
             authorizer=authorizer if authorizer is not None else StaticAuthorizer(account_id=account_id),
+            clock=clock,
         )
         self._faults = FaultModel(self._state)
         self._jobs = JobRunner(self._state, self._faults)

@@ -8,7 +8,6 @@ now (stale, empty or regressing views); and is a quota full.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +80,7 @@ class FaultModel:
             self._apply_rules(operation, "after")
 
     def _apply_rules(self, operation: str, phase: str) -> None:
-        now = time.monotonic()
+        now = self._state.clock.monotonic()
         scale = self._state.config.time_scale
         for armed in self._state.fault_rules:
             rule = armed.rule
@@ -121,7 +120,7 @@ class FaultModel:
         """What List shows of ``assoc``'s last job now: stale after an Update, empty after a Create, regressing."""
         state = self._state
         cfg = state.config
-        now = time.monotonic()
+        now = self._state.clock.monotonic()
         shown = state.jobs.get(assoc.current_job_id or "")
         if assoc.previous_job_id and now - assoc.switched_at < cfg.scaled(cfg.stale_status_seconds):
             # The previous job is still what an eventually consistent read returns.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -101,6 +100,7 @@ class JobRunner:
         job.timeline = self._timeline(job, -(-len(selection) // job.records_per_file))
         job.files_planned = job.files_pending = sum(1 for _, kind, _ in job.timeline if kind == WRITE_FILE)
         state.jobs[job.id] = job
+        job.started_clock = state.clock.monotonic()
         thread = threading.Thread(target=self._run, args=(job,), name=f"export-{job.id[:8]}", daemon=True)
         state.threads = [t for t in state.threads if t.is_alive()]
         state.threads.append(thread)
@@ -115,6 +115,7 @@ class JobRunner:
             job.status = status
             job.status_message = truncate_status_message(message) if message else None
             job.finished_ms = self._state.now_ms()
+            job.finished_clock = self._state.clock.monotonic()
             return True
 
     def finish_by_control(self, job_id: str, status: str, message: str | None = None) -> Job:
@@ -185,12 +186,7 @@ class JobRunner:
 
     def _run_steps(self, job: Job) -> None:
         """Play the job's timeline: write files when due, end it, keep writing late files after COMPLETED."""
-        began = time.monotonic()
-
-        def wait_until(offset: float) -> bool:
-            """Sleep until ``offset`` seconds after the start; False if the job was cancelled meanwhile."""
-            return not job.cancel.wait(max(0.0, began + offset - time.monotonic()))
-
+        clock = self._state.clock
         try:
             s3 = self._state.s3_client_factory()
             s3.head_bucket(Bucket=job.bucket)
@@ -201,19 +197,25 @@ class JobRunner:
             job.selection[i : i + job.records_per_file] for i in range(0, len(job.selection), job.records_per_file)
         ]
         for at, kind, index in job.timeline:
-            if not wait_until(at):
-                return
-            if kind == END_JOB:
-                if job.forced_failure:
-                    message = (
-                        f"Export of object type {job.object_type} failed (forced by the emulator's fail_object_types)"
-                    )
-                    self.finish(job, FAILED, message)
-                else:
-                    self.finish(job, COMPLETED)
-                continue
-            if job.status == FAILED or not self._write(s3, job, chunks[index]):
-                return
+            # The clock stands at the event until it is done: a poll due later sees it, one due earlier does not.
+            alarm = clock.alarm(job.started_clock + at)
+            try:
+                if not clock.sleep_until(alarm, job.cancel.is_set):
+                    return
+                if kind == END_JOB:
+                    if job.forced_failure:
+                        message = (
+                            f"Export of object type {job.object_type} failed "
+                            "(forced by the emulator's fail_object_types)"
+                        )
+                        self.finish(job, FAILED, message)
+                    else:
+                        self.finish(job, COMPLETED)
+                    continue
+                if job.status == FAILED or not self._write(s3, job, chunks[index]):
+                    return
+            finally:
+                clock.release(alarm)
         if job.never_ends:
             job.cancel.wait()  # IN_PROGRESS, counting toward the quota, until reset or finished by control
 

@@ -16,7 +16,6 @@ import base64
 import binascii
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -353,7 +352,7 @@ class Operations:
         if window is not None and execution is not None:
             job = self._jobs.start(di, assoc, execution, *window)
             assoc.current_job_id = assoc.first_job_id = job.id
-            assoc.created_at = time.monotonic()
+            assoc.created_at = self._state.clock.monotonic()
         return {"DataIntegrationAssociationId": assoc_id, "DataIntegrationArn": di.arn}
 
     def _op_UpdateDataIntegrationAssociation(
@@ -379,7 +378,7 @@ class Operations:
         job = self._jobs.start(di, assoc, execution, *window)
         assoc.previous_job_id = assoc.current_job_id
         assoc.current_job_id = job.id
-        assoc.switched_at = time.monotonic()
+        assoc.switched_at = self._state.clock.monotonic()
         return {}
 
     def _op_ListDataIntegrationAssociations(

@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from pydantic import ValidationError
 
+from local.clock import Clock
 from local.emulator.auth import Authorizer, CallerCredentials
 from local.emulator.backend import Backend
 from local.emulator.config import EmulatorConfig
@@ -225,6 +226,7 @@ class EmulatorServer:
     Exports are written to S3 through ``s3_endpoint_url`` (``None``: boto3's own resolution, e.g.
     inside moto's ``mock_aws``). ``authorizer`` knows the access keys, the callers' identity policies
     and the bucket/key policies; default: ``StaticAuthorizer`` (key ``testing``/``testing``, all allowed).
+    ``clock`` times the jobs (default: the wall clock; ``local.clock.HeldClock`` when the Wait states share it).
     """
 
     def __init__(
@@ -236,6 +238,7 @@ class EmulatorServer:
         account_id: str = "123456789012",
         config: EmulatorConfig | None = None,
         authorizer: Authorizer | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if host not in _LOOPBACK_HOSTS:
             # The offline stack must never be reachable from outside this machine.
@@ -253,6 +256,7 @@ class EmulatorServer:
             config=config or EmulatorConfig(),
             s3_client_factory=make_s3_client_factory(region, s3_endpoint_url),
             authorizer=authorizer,
+            clock=clock,
         )
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.clock import Clock, RealClock
 from local.emulator.auth import Authorizer
 from local.emulator.config import EmulatorConfig, FaultRule
 
@@ -62,9 +62,9 @@ class Association:
     client_token: str | None = None
     current_job_id: str | None = None
     previous_job_id: str | None = None
-    switched_at: float = 0.0  # time.monotonic() of the last Update, for stale_status_seconds.
+    switched_at: float = 0.0  # clock.monotonic() of the last Update, for stale_status_seconds.
     first_job_id: str | None = None  # the job the Create started, for empty_status_seconds
-    created_at: float = 0.0  # time.monotonic() of the Create
+    created_at: float = 0.0  # clock.monotonic() of the Create
 
 
 @dataclass
@@ -104,7 +104,9 @@ class Job:
     timeline: list[tuple[float, int, int]] = field(default_factory=list, repr=False)  # see jobs.JobRunner
     records: int = 0
     finished_ms: int | None = None
-    finished_seen_at: float | None = None  # time.monotonic() when a List first showed the final status
+    finished_seen_at: float | None = None  # clock.monotonic() when a List first showed the final status
+    started_clock: float = 0.0  # clock.monotonic() when the job started (its timeline counts from here)
+    finished_clock: float | None = None  # clock.monotonic() when it ended
     regresses: bool = False  # whether List shows IN_PROGRESS again after that (status_regression_seconds)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -139,6 +141,12 @@ class Job:
             "fileDelaySeconds": self.file_delay_seconds,
             "neverEnds": self.never_ends,
             "finishedTimeMs": self.finished_ms,
+            # On the account's clock (seconds, monotonic): a job's length and the lag to the poll that saw it end.
+            "clock": {
+                "started": self.started_clock,
+                "finished": self.finished_clock,
+                "finishSeen": self.finished_seen_at,
+            },
         }
 
 
@@ -147,7 +155,7 @@ class ArmedRule:
     """A fault rule as it runs: when it was armed and how often it has fired."""
 
     rule: FaultRule
-    armed_at: float  # time.monotonic()
+    armed_at: float  # clock.monotonic()
     fired: int = 0
 
     def snapshot(self) -> dict[str, Any]:
@@ -167,8 +175,10 @@ class EmulatorState:
         config: EmulatorConfig,
         s3_client_factory: S3ClientFactory,
         authorizer: Authorizer,
+        clock: Clock | None = None,
     ) -> None:
         self.region = region
+        self.clock: Clock = clock if clock is not None else RealClock()  # kept across reset()
         self.account_id = account_id
         self.lock = threading.RLock()
         self.initial_config = config.model_copy(deep=True)
@@ -187,7 +197,7 @@ class EmulatorState:
 
     def arm_fault_rules(self) -> None:
         """(Re-)arm the configured fault rules: their windows and counts start now."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         self.fault_rules = [ArmedRule(rule=rule, armed_at=now) for rule in self.config.fault_rules]
 
     def next_seq(self) -> int:

@@ -16,6 +16,7 @@ from typing import Any, cast
 import boto3
 from moto.core.config import default_user_config
 
+from local.clock import Clock, HeldClock, RealClock
 from local.harness.firing import Triggers
 from local.harness.lambda_runtime import DeployedConfig, FileSink, LambdaRuntime, LogSink, StderrSink
 from local.harness.limits import SERVICE_LIMITS
@@ -62,12 +63,15 @@ class OfflineAccount:
         max_workers_per_function: int = 10,
         trigger_retry_attempts: int = 2,
         prewarm: bool = True,
+        held_clock: bool = False,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.region = region
         self.account_id = account_id
         self.time_scale = time_scale
+        # Wait states and emulated jobs share this clock; a held one stands while a due poll is answered.
+        self.clock: Clock = HeldClock() if held_clock else RealClock()
         self.enforce_iam = enforce_iam
         self.verbose = verbose
         # Start each function's sandbox (its imports) in the background after deploy and reset.
@@ -147,6 +151,7 @@ class OfflineAccount:
             verbose=self.verbose,
             on_state_machine_target=self.triggers.deliver_rule_target,
             child_execution_gate=self._may_start_child_executions,
+            clock=self.clock,
         )
         self._patches.apply()
         self._saved_config = json.loads(json.dumps(default_user_config))
@@ -168,6 +173,7 @@ class OfflineAccount:
                 port=self._emulator_port,
                 config={"time_scale": self.time_scale, **self._emulator_options},
                 authorizer=MotoAuthorizer(self.enforcer),
+                clock=self.clock,
             )
         except ImportError:
             if self._want_emulator:

@@ -19,7 +19,9 @@
 - `StepFunctionsParserBackend.start_execution`: an unnamed execution gets a UUID (moto named it
   "None"); an input over 256 KB is rejected as AWS's validation does.
 - `WaitFunction._wait_interval` and the retrier module's `time`: Wait states and Retry intervals
-  sleep `seconds * time_scale` (the original waits whole seconds only).
+  sleep `seconds * time_scale` (the original waits whole seconds only); Waits on the account's clock
+  (`wait_clock`). With a held clock, `CommonStateField._eval_body` also tells the clock which state
+  each thread evaluates, so a woken poll holds the clock until it is answered.
 - `moto.events.models.Rule.send_to_targets`: a state machine target is handed to a callback (the
   harness starts it with the target's role, retries, dead-letters); DISABLED and pattern-less rules
   no longer match put events; other targets still go to moto's code.
@@ -83,6 +85,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
     DistributedIterationComponent,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -90,9 +93,11 @@ from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from werkzeug.exceptions import HTTPException
 
+from local.clock import Clock, RealClock
 from local.harness import distributed_map
 from local.harness.distributed_map import ChildExecutionGate, MapRunSettings
 from local.harness.lambda_runtime import DeployedConfig, LambdaRuntime
+from local.harness.wait_clock import PollHolds, clocked_wait, state_hook
 from local.iam.errors import ServiceError
 from local.iam.gate import RequestGate, SignedRequest
 from local.iam.operations import ApiCall
@@ -125,20 +130,6 @@ class _ScaledTime(types.SimpleNamespace):
     def __wrapped__(self) -> types.ModuleType:
         """The real module (what `inspect.unwrap` and the moto-internals test look for)."""
         return time
-
-
-def _scaled_wait(scale: float) -> Any:
-    @functools.wraps(wait_function.WaitFunction._wait_interval)
-    def _wait_interval(self: Any, env: Any, wait_seconds: float) -> None:
-        # program_state_event pulses when the execution stops: leave early then, as moto does.
-        deadline = time.monotonic() + max(0.0, float(wait_seconds)) * scale
-        while env.is_running():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            env.program_state_event.wait(remaining)
-
-    return _wait_interval
 
 
 StateMachineTarget = Callable[[Any, dict[str, Any], dict[str, Any]], object]
@@ -556,6 +547,7 @@ class MotoPatches:
     verbose: bool = False
     on_state_machine_target: StateMachineTarget | None = None
     child_execution_gate: ChildExecutionGate | None = None
+    clock: Clock | None = None  # what Wait states sleep on (default: the wall clock); see `wait_clock`
     _saved: list[tuple[Any, str, Any]] = field(default_factory=list)
     _log_levels: dict[str, int] = field(default_factory=dict)
 
@@ -592,8 +584,11 @@ class MotoPatches:
         self._replace(DistributedIterationComponent, "_map_run", _map_run_as_aws(self.child_execution_gate))
         self._add_missing(events_models.EventBus, "physical_resource_id", property(lambda bus: bus.name))
         self._add_missing(lambda_models.LayerVersion, "physical_resource_id", property(lambda layer: layer.arn))
+        holds = PollHolds(self.clock if self.clock is not None else RealClock())
+        self._replace(wait_function.WaitFunction, "_wait_interval", clocked_wait(self.time_scale, holds))
+        if holds.holding:
+            self._replace(CommonStateField, "_eval_body", state_hook(holds))
         if self.time_scale != 1.0:
-            self._replace(wait_function.WaitFunction, "_wait_interval", _scaled_wait(self.time_scale))
             self._replace(retrier_decl, "time", _ScaledTime(self.time_scale))
         if not self.verbose:
             for name in _NOISY_LOGGERS:

@@ -82,6 +82,7 @@ def start_emulator(
     port: int,
     config: dict[str, Any],
     authorizer: Any,
+    clock: Any = None,
 ) -> Any:
     """Start the AppIntegrations emulator; pass `authorizer` when its constructor takes one.
 
@@ -97,6 +98,8 @@ def start_emulator(
         "account_id": account_id,
         "config": EmulatorConfig(**config),
     }
+    if clock is not None:
+        options["clock"] = clock
     if "authorizer" in inspect.signature(EmulatorServer).parameters:
         options["authorizer"] = authorizer
     else:

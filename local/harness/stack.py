@@ -258,6 +258,7 @@ class OfflineStack(DeployedStack):
         lambda_log: Path | None = None,
         customize: TemplateCustomizer | None = None,
         trigger_retry_attempts: int = 2,
+        held_clock: bool = False,
     ) -> None:
         """Configure the stack; nothing starts before `start()`.
 
@@ -267,6 +268,8 @@ class OfflineStack(DeployedStack):
         `enforce_iam=False` turns IAM enforcement off (for debugging a policy problem).
         `lambda_log` sends the handlers' stdout/stderr to a file instead of this process's stderr.
         `customize` changes the transformed CloudFormation template before deployment.
+        `held_clock` runs Waits and emulated jobs on a `local.clock.HeldClock`: a poll that is due sees
+        exactly the jobs that ended by then, however busy the machine (the benchmark's detection lag).
         """
         self.template_path = Path(template_path).resolve()
         self.parameters = dict(parameters or {})
@@ -289,6 +292,7 @@ class OfflineStack(DeployedStack):
             "emulator_options": emulator_options,
             "lambda_log": lambda_log,
             "trigger_retry_attempts": trigger_retry_attempts,
+            "held_clock": held_clock,
         }
         self._account: OfflineAccount | None = None
         self._deployment: Deployment | None = None

@@ -53,6 +53,20 @@ def test_wait_function_wait_interval_signature() -> None:
     assert "program_state_event.wait" in inspect.getsource(wait_interval)
 
 
+def test_every_state_is_evaluated_through_the_common_eval_body_the_held_clock_hooks() -> None:
+    from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+    from moto.stepfunctions.parser.asl.component.state.wait.state_wait import StateWait
+
+    eval_body = _original(CommonStateField.__dict__["_eval_body"])
+    assert _parameters(eval_body) == ["self", "env"]
+    assert "self._eval_state(env)" in inspect.getsource(eval_body)
+    for state in (StateChoice, StateMap, StateTask, StateWait, *StateTask.__subclasses__()):
+        assert "_eval_body" not in state.__dict__, f"{state.__name__} evaluates itself: the hook would miss it"
+
+
 def test_retrier_sleeps_through_its_module_time() -> None:
     assert _original(retrier_decl.__dict__["time"]) is time
     assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl.RetrierDecl._eval_body)

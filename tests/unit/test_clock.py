@@ -1,0 +1,70 @@
+"""The offline stack's held clock: it stands at a due alarm until released, and never goes back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from local.clock import HeldClock, RealClock
+
+
+def test_the_clock_stands_at_a_due_alarm_until_it_is_released_then_runs_on_from_there() -> None:
+    clock = HeldClock()
+    start = clock.monotonic()
+    alarm = clock.alarm(start + 0.05)
+    assert clock.sleep_until(alarm)
+    time.sleep(0.3)  # the one due at the alarm is slow to act
+    assert clock.monotonic() == start + 0.05
+    clock.release(alarm)
+    time.sleep(0.05)
+    after = clock.monotonic()
+    # it ran on from the alarm, without making up the 0.3 s it stood
+    assert start + 0.05 < after < start + 0.05 + 0.3
+
+
+def test_a_sleeper_due_later_is_not_woken_while_an_earlier_alarm_holds_the_clock() -> None:
+    clock = HeldClock()
+    start = clock.monotonic()
+    first = clock.alarm(start + 0.02)
+    second = clock.alarm(start + 0.05)
+    woken = threading.Event()
+
+    def sleeper() -> None:
+        clock.sleep_until(second)
+        woken.set()
+
+    assert clock.sleep_until(first)
+    thread = threading.Thread(target=sleeper)
+    thread.start()
+    assert not woken.wait(0.3)  # 0.3 s of wall time, but the clock stands at the first alarm
+    clock.release(first)
+    assert woken.wait(5)
+    thread.join()
+    assert clock.monotonic() >= start + 0.05
+
+
+def test_the_clock_never_goes_back_for_an_alarm_in_the_past() -> None:
+    clock = HeldClock()
+    time.sleep(0.02)
+    before = clock.monotonic()
+    alarm = clock.alarm(before - 10)
+    assert clock.sleep_until(alarm)
+    assert clock.monotonic() >= before
+
+
+def test_a_hold_kept_past_its_limit_is_dropped_and_counted() -> None:
+    clock = HeldClock(hold_limit_seconds=0.1)
+    start = clock.monotonic()
+    clock.alarm(start + 0.01)  # its thread never releases it
+    time.sleep(0.3)
+    assert clock.monotonic() > start + 0.01 or clock.expired_holds == 1
+    time.sleep(0.05)
+    assert clock.expired_holds == 1
+    assert clock.monotonic() > start + 0.01
+
+
+def test_a_sleep_stops_when_asked() -> None:
+    for clock in (HeldClock(), RealClock()):
+        alarm = clock.alarm(clock.monotonic() + 60)
+        assert clock.sleep_until(alarm, stop=lambda: True) is False
+        clock.release(alarm)
