@@ -29,11 +29,16 @@ class Sizes:
     sam_build: bool  # sizes from `sam build` (False: the source folders, not built)
     demo_days: int
     max_concurrent_exports: int  # the stacks' MaxConcurrentExports (fewer: fewer Lambda sandboxes to start)
+    job_length_factor: float = 1.0  # the `learned` scenario's job lengths (2 min .. 24 h) times this
+
+    def durations(self) -> dict[str, float]:
+        """The `learned` scenario's job lengths by label (the issue's durations, times `job_length_factor`)."""
+        return {label: seconds * self.job_length_factor for label, seconds in DURATIONS.items()}
 
 
 FULL = Sizes(
     name="full",
-    time_scale=0.01,
+    time_scale=0.005,
     sweep_lengths=50,
     sweep_longest=SWEEP_LONGEST,
     all_types=20,
@@ -61,6 +66,8 @@ QUICK = Sizes(
     sam_build=False,
     demo_days=2,
     max_concurrent_exports=2,
+    # On the held clock every poll happens (a fixed 60 s poll of a 24 h job is 1,440 checks): shorter jobs.
+    job_length_factor=1 / 48,
 )
 SIZES = {"full": FULL, "quick": QUICK}
 
