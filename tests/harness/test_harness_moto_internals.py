@@ -67,6 +67,28 @@ def test_every_state_is_evaluated_through_the_common_eval_body_the_held_clock_ho
         assert "_eval_body" not in state.__dict__, f"{state.__name__} evaluates itself: the hook would miss it"
 
 
+def test_s3_listing_and_the_key_store_methods_the_harness_replaces() -> None:
+    from moto.s3.models import S3Backend
+    from moto.s3.utils import _VersionedKeyStore
+
+    listing = _original(S3Backend.__dict__["list_objects_v2"])
+    assert _parameters(listing) == [
+        "self",
+        "bucket",
+        "prefix",
+        "delimiter",
+        "continuation_token",
+        "start_after",
+        "max_keys",
+    ]
+    assert "self._truncate_result(" in inspect.getsource(listing)
+    assert "self._pagination_tokens.get(continuation_token)" in inspect.getsource(listing)
+    # Names enter and leave the store only through these (the listing index is rebuilt when they do).
+    for name in ("__setitem__", "setlist", "pop"):
+        assert name in _VersionedKeyStore.__dict__
+    assert "__delitem__" not in _VersionedKeyStore.__dict__ and "update" not in _VersionedKeyStore.__dict__
+
+
 def test_retrier_sleeps_through_its_module_time() -> None:
     assert _original(retrier_decl.__dict__["time"]) is time
     assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl.RetrierDecl._eval_body)
