@@ -7,7 +7,8 @@ take longer than the benchmark may); then the job is ended COMPLETED and the pip
 counts and writes the manifest. The index's wall time runs from the first IndexExport state to the
 end of the export, without the settle Waits (deliberate pauses for late files, 120 s each on AWS,
 reported apart). Right after, in the same process, the same folder is listed bare, and listed and
-read in full with the parallelism the index used (sandboxes x read threads), as the baselines.
+read in full with the parallelism the index used (sandboxes x read threads), as the baselines, by
+the Index function's role (so both sides pay the offline IAM evaluation of every request).
 
 The threshold between the two ways of counting (`InlineIndexMaxFiles`: the Index function reads
 every file itself up to that many files, a Distributed Map counts larger jobs) is measured: jobs of
@@ -96,9 +97,17 @@ def _read_slice(arguments: tuple[dict[str, Any], str, list[str], int]) -> int:
         return sum(pool.map(read, keys))
 
 
+def _reader_credentials(stack: Any) -> Any:
+    """The Index function's role (it lists and reads a job's files): the baseline pays the same offline IAM
+    checks per request as the index (the administrator's requests skip them)."""
+    role = stack.client("lambda").get_function_configuration(FunctionName=_index_function(stack))["Role"]
+    return stack.account.broker.role_credentials(role, "lambda.amazonaws.com")
+
+
 def bare_work(stack: Any, bucket: str, folder: str, processes: int) -> dict[str, float]:
     """Seconds to list the folder, and to list it and read every file with `processes` x READ_THREADS."""
-    s3 = stack.client("s3")
+    credentials = _reader_credentials(stack)
+    s3 = stack.client("s3", credentials)
     paginator = s3.get_paginator("list_objects_v2")
     began = time.monotonic()
     keys = [
@@ -107,12 +116,12 @@ def bare_work(stack: Any, bucket: str, folder: str, processes: int) -> dict[str,
         for item in page.get("Contents", [])
     ]
     listing = time.monotonic() - began
-    credentials = stack.admin_credentials
     client_arguments = {
         "endpoint_url": stack.endpoint_url,
         "region_name": "us-east-1",
         "aws_access_key_id": credentials.access_key_id,
         "aws_secret_access_key": credentials.secret_access_key,
+        "aws_session_token": credentials.session_token,
     }
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes) as pool:
