@@ -199,11 +199,17 @@ def conditions_hold(condition: Mapping[str, Any] | None, context: Mapping[str, A
 
 def statements_of(document: Mapping[str, Any] | str) -> list[dict[str, Any]]:
     """The statements of a policy document (a dict or its JSON text)."""
+    if isinstance(document, str):
+        return [dict(s) for s in _parsed_statements(document)]
+    return [dict(s) for s in _as_list(document.get("Statement", []))]
+
+
+@lru_cache(maxsize=1024)
+def _parsed_statements(text: str) -> tuple[Mapping[str, Any], ...]:
+    # Every request of a role evaluates the same few documents: parse each text once.
     import json
 
-    parsed = json.loads(document) if isinstance(document, str) else document
-    statements = parsed.get("Statement", [])
-    return [dict(s) for s in _as_list(statements)]
+    return tuple(_as_list(json.loads(text).get("Statement", [])))
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,8 @@ def applicable_statements(
     """Statements of `documents` that apply to `request` (with `caller` for resource policies)."""
     found: list[StatementMatch] = []
     for document in documents:
-        for statement in statements_of(document):
+        statements = _parsed_statements(document) if isinstance(document, str) else statements_of(document)
+        for statement in statements:
             if "NotAction" in statement:
                 if _action_matches(statement["NotAction"], request.action):
                     continue
