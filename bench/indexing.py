@@ -241,9 +241,16 @@ def _wait_for_job(control: Any, object_type: str, timeout: float = 300) -> dict[
     raise TimeoutError(f"no export job of {object_type} started within {timeout:.0f} s")
 
 
-def index_jobs(stack: Any, sizes: tuple[int, ...], threshold: tuple[int, ...] = ()) -> dict[str, Any]:
+def index_jobs(
+    stack: Any,
+    sizes: tuple[int, ...],
+    threshold: tuple[int, ...] = (),
+    alone: tuple[int, ...] = (),
+    alone_after: tuple[Path, ...] = (),
+) -> dict[str, Any]:
     """Index a job of each size (smallest first) on a deployed stack whose ObjectTypes include theirs,
-    then each `threshold` size once inline and once by the Distributed Map."""
+    then each `threshold` size once inline and once by the Distributed Map, then (once `alone_after`
+    exist: the machine is otherwise quiet) a job of each `alone` size."""
     lambda_client = stack.client("lambda")
     timeouts = {
         resource.logical_id: int(lambda_client.get_function_configuration(FunctionName=resource.physical_id)["Timeout"])
@@ -254,7 +261,16 @@ def index_jobs(stack: Any, sizes: tuple[int, ...], threshold: tuple[int, ...] = 
         results[str(files)] = run_size(stack, files, timeouts, tick)
     if threshold:
         results["threshold"] = measure_threshold(stack, threshold, timeouts)
+    if alone:
+        _wait_for_files(alone_after)
+    for tick, files in enumerate(sorted(alone), start=len(sizes) + 1):
+        results[str(files)] = run_size(stack, files, timeouts, tick)
     return results
+
+
+def _wait_for_files(paths: tuple[Path, ...]) -> None:
+    while not all(path.exists() for path in paths):
+        time.sleep(1)
 
 
 def _index_function(stack: Any) -> str:
@@ -325,15 +341,18 @@ def run(
     log_dir: Path,
     wait_for: tuple[Path, ...] = (),
     threshold: tuple[int, ...] = (),
+    alone: tuple[int, ...] = (),
+    alone_after: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Deploy a stack into a fresh offline account and index a job of each size, once `wait_for` exist."""
+    """Deploy a stack into a fresh offline account and index a job of each size, once `wait_for` exist
+    (and of each `alone` size once `alone_after` exist)."""
     from local.harness.stack import OfflineStack
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     logging.getLogger("local").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="Tried to parse")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    object_types = [object_type_of(n) for n in sorted(set(sizes) | set(threshold))]
+    object_types = [object_type_of(n) for n in sorted(set(sizes) | set(threshold) | set(alone))]
     with OfflineStack(
         ROOT / "template.yaml",
         PARAMETERS | {"ObjectTypes": ",".join(object_types)},
@@ -343,21 +362,30 @@ def run(
     ) as stack:
         # The job stays IN_PROGRESS while its files are written, and ends when told.
         stack.emulator_control.configure(never_ending_object_types=object_types)
-        while not all(path.exists() for path in wait_for):
-            time.sleep(1)  # deployed; the benchmark says when to start
-        return index_jobs(stack, sizes, threshold)
+        _wait_for_files(wait_for)  # deployed; the benchmark says when to start
+        return index_jobs(stack, sizes, threshold, alone, alone_after)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.indexing", description=__doc__)
-    parser.add_argument("--files", type=int, nargs="+", required=True)
+    parser.add_argument("--files", type=int, nargs="*", default=[])
+    parser.add_argument("--alone-files", type=int, nargs="*", default=[], help="sizes indexed last, alone")
+    parser.add_argument("--alone-after", type=Path, nargs="*", default=[], help="index those once these exist")
     parser.add_argument("--threshold-files", type=int, nargs="*", default=[], help="sizes indexed both ways")
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--wait-for", type=Path, nargs="*", default=[], help="start indexing once these exist")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as logs:
-        results = run(tuple(args.files), args.time_scale, Path(logs), tuple(args.wait_for), tuple(args.threshold_files))
+        results = run(
+            tuple(args.files),
+            args.time_scale,
+            Path(logs),
+            tuple(args.wait_for),
+            tuple(args.threshold_files),
+            tuple(args.alone_files),
+            tuple(args.alone_after),
+        )
     args.out.write_text(json.dumps({"index": results}, indent=1, sort_keys=True))
     return 0
 
