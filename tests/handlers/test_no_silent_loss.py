@@ -359,12 +359,13 @@ def test_an_error_after_effect_with_a_listing_that_does_not_show_the_job_yet_wai
 
 
 def _ready(stack: Stack, objects: int, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
-    """A COMPLETED job of `objects` profiles (40 per file), settled: what the Index's READY answer holds."""
+    """A COMPLETED job of `objects` profiles (40 per file), up to the Index's first answer with a counting plan:
+    READY (settled by two listings), or, for the Distributed Map, SETTLING (the Map's listing is the second)."""
     reconfigure(monkeypatch, **env)
     stack.emulator.seed(DOMAIN, "_profile", generate("_profile", objects, DAY1, DAY1 + 20 * HOUR, 7))
     start, check, index = load_handler("start_export"), load_handler("check_export"), load_handler("index_export")
     state = until_finished(check, start(task_for()))
-    while state["status"] != "READY":
+    while state.get("counting") is None:
         state = index(state)
     return state
 
@@ -381,9 +382,9 @@ def _as_item_batcher(stack: Stack, ready: dict[str, Any]) -> list[dict[str, Any]
 
 
 def test_a_large_job_is_counted_in_batches_and_its_manifest_lists_every_file_once(stack, monkeypatch):
-    # Given a settled job of 30 files, above the inline threshold
+    # Given a job of 30 files, above the inline threshold, listed once: handed to the Distributed Map
     ready = _ready(stack, 1_200, monkeypatch, INLINE_INDEX_MAX_FILES="10")
-    assert ready["counting"]["mode"] == "distributed"
+    assert (ready["status"], ready["counting"]["mode"]) == ("SETTLING", "distributed")
     # When the Distributed Map's children count their batches (one retried) and Index finishes
     count = load_handler("count_records")
     batches = _as_item_batcher(stack, ready | {"counting": ready["counting"] | {"batchSize": 7}})

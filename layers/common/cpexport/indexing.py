@@ -16,6 +16,19 @@ Scale: nothing here holds a job's file list in memory. Listings are streamed int
 a large job's records are counted by a Distributed Map (one child per batch of files, see
 `count_batch`), whose children write manifest parts that `finish` streams into one JSON Lines
 manifest (a multipart upload), with a compact summary beside it.
+
+A large job's folder is listed twice, not three times: the Distributed Map's ItemReader lists it
+anyway, so its listing is the settle's second one. When a listing differs from the one before and
+the job will be counted by the Map, `settle` hands the state machine the counting plan with its
+SETTLING answer; after the settle wait the Map lists and counts, and `settle_counted` compares the
+children's totals (files, bytes, last key) with the listing of a settle period before: equal, the
+files settled and the index is finished from those very counts; different, the children's totals
+are the new listing and the Map counts again after the next wait (until `index_settle_attempts`
+runs out: `ExportFilesUnsettled`). The guarantee is the same as two listings by `settle`: nothing
+the service wrote before the second of two agreeing listings, a settle period apart, is left out.
+Parts written by a superseded count are never read: `finish` streams only the parts the latest
+count names. They stay in the job's `.parts/` folder (the Index role may not delete objects); a
+part of the latest count that has the same name (same first key) was overwritten by it.
 """
 
 from __future__ import annotations
@@ -133,37 +146,102 @@ def index_export(
     catalog: PartitionRegistry,
     now: datetime | None = None,
 ) -> ExportResult | IndexingExport:
-    """One step of indexing a COMPLETED job: settle its files, or (READY) finish the index."""
+    """One step of indexing a COMPLETED job: settle its files, compare a Distributed Map's count with the
+    last listing (SETTLING with `counted`), or (READY) finish the index."""
     now = now or datetime.now(UTC)
     if export.status == "READY":
         return finish(export, settings, bucket, state, catalog, now)
+    if export.counted is not None:
+        return settle_counted(export, settings, bucket, state, catalog, now)
     return settle(export, settings, bucket, state)
 
 
 def settle(export: IndexingExport, settings: Settings, bucket: Bucket, state: StateTable) -> IndexingExport:
-    """List the job's files; until two listings a settle period apart agree, say how long to wait."""
+    """List the job's files; until two listings a settle period apart agree, say how long to wait.
+
+    A SETTLING answer for a job the Distributed Map will count carries its counting plan: the state
+    machine then lets the Map's listing be the next one (see `settle_counted`).
+    """
     root = domain_root(settings.export_prefix, settings.account_id, export.domain_name)
-    job = state.get_job(export.domain_name, export.object_type, export.window)
-    submitted_at = job.submitted_at if job is not None else export.requested_at
-    stamps = find_request_stamps(bucket, root, export.window, export.object_type, submitted_at)
+    stamps = _request_stamps(export, root, bucket, state)
     listing = fingerprint(stamps, job_files(bucket, root, stamps, export.window, export.object_type))
     if export.listing != listing:
-        if export.settle_attempt >= settings.index_settle_attempts:
-            raise ExportFilesUnsettled(
-                f"{export.domain_name}/{export.object_type}: the job's files still changed after "
-                f"{export.settle_attempt} listings {settings.index_settle_seconds} s apart "
-                f"({listing.files} files now); the window is not indexed and the watermark stays"
-            )
-        logger.info("files not settled yet", extra={"listing": listing.to_wire(), "attempt": export.settle_attempt})
-        return export.model_copy(
-            update={
-                "listing": listing,
-                "settle_attempt": export.settle_attempt + 1,
-                "settle_seconds": settings.index_settle_seconds,
-                "status": "SETTLING",
-            }
-        )
+        return _not_settled(export, listing, root, settings)
     return export.model_copy(update={"status": "READY", "counting": counting_plan(export, listing, root, settings)})
+
+
+def settle_counted(
+    export: IndexingExport,
+    settings: Settings,
+    bucket: Bucket,
+    state: StateTable,
+    catalog: PartitionRegistry,
+    now: datetime,
+) -> ExportResult | IndexingExport:
+    """The Distributed Map listed the job's folder a settle period after the last listing and counted it:
+    the same totals, the files settled and the index is finished from that count; other totals are the
+    new listing to compare with after the next wait (another count).
+
+    The Map lists one request folder only: a request folder that appeared since (a job written twice)
+    is looked for, and if there is one the job is listed by folders again (and counted inline).
+    """
+    counting, listing, counted = export.counting, export.listing, export.counted
+    if counting is None or listing is None or counted is None or counting.mode != "distributed":
+        raise ValueError("settle_counted needs a listing, a distributed counting plan and the Map's counts")
+    root = domain_root(settings.export_prefix, settings.account_id, export.domain_name)
+    now_listed = counted_listing(listing.request_stamps, counting, counted)
+    stamps = _request_stamps(export, root, bucket, state)
+    if stamps != listing.request_stamps:
+        now_listed = fingerprint(stamps, job_files(bucket, root, stamps, export.window, export.object_type))
+    if now_listed != listing:
+        return _not_settled(export, now_listed, root, settings)
+    logger.info("counted files match the listing a settle period before", extra={"listing": listing.to_wire()})
+    return finish(export.model_copy(update={"status": "READY"}), settings, bucket, state, catalog, now)
+
+
+def counted_listing(stamps: list[str], counting: Counting, counted: list[BatchCount]) -> FileListing:
+    """The listing the Distributed Map's ItemReader made, as its children's totals tell it."""
+    last_files = [batch.last_file for batch in counted if batch.last_file is not None]
+    return FileListing(
+        request_stamps=stamps,
+        files=sum(batch.files for batch in counted),
+        bytes=sum(batch.bytes for batch in counted),
+        last_key=f"{counting.prefix}{max(last_files)}" if last_files else None,
+    )
+
+
+def _request_stamps(export: IndexingExport, root: str, bucket: Bucket, state: StateTable) -> list[str]:
+    job = state.get_job(export.domain_name, export.object_type, export.window)
+    submitted_at = job.submitted_at if job is not None else export.requested_at
+    return find_request_stamps(bucket, root, export.window, export.object_type, submitted_at)
+
+
+def _not_settled(export: IndexingExport, listing: FileListing, root: str, settings: Settings) -> IndexingExport:
+    """SETTLING with `listing` to compare with after the wait, or `ExportFilesUnsettled` once attempts run out.
+
+    The plan goes along when the Distributed Map will count the job: its listing is then the next one.
+    """
+    if export.settle_attempt >= settings.index_settle_attempts:
+        raise ExportFilesUnsettled(
+            f"{export.domain_name}/{export.object_type}: the job's files still changed after "
+            f"{export.settle_attempt} listings {settings.index_settle_seconds} s apart "
+            f"({listing.files} files now); the window is not indexed and the watermark stays"
+        )
+    plan = counting_plan(export, listing, root, settings)
+    logger.info(
+        "files not settled yet",
+        extra={"listing": listing.to_wire(), "attempt": export.settle_attempt, "next_listing": plan.mode},
+    )
+    return export.model_copy(
+        update={
+            "listing": listing,
+            "settle_attempt": export.settle_attempt + 1,
+            "settle_seconds": settings.index_settle_seconds,
+            "status": "SETTLING",
+            "counting": plan if plan.mode == "distributed" else None,
+            "counted": None,
+        }
+    )
 
 
 def counting_plan(export: IndexingExport, listing: FileListing, root: str, settings: Settings) -> Counting:
@@ -213,6 +291,8 @@ def count_batch(batch: CountBatchInput, bucket: Bucket, kms_key_arn: str | None)
     files = [
         ExportedFile(key=str(item["Key"]), size=int(item["Size"]), etag=_listed_etag(item)) for item in batch.items
     ]
+    # The batch's last key, after the folder's prefix (the parent's state holds up to 1,000 of them).
+    last_file = max(file.key for file in files).removeprefix(batch.batch_input.prefix)
     totals = {"files": 0, "bytes": 0, "records": 0}
 
     def lines() -> Iterator[bytes]:
@@ -224,7 +304,7 @@ def count_batch(batch: CountBatchInput, bucket: Bucket, kms_key_arn: str | None)
 
     part = f"{batch.batch_input.parts_prefix}{hashlib.sha256(files[0].key.encode()).hexdigest()[:20]}.jsonl"
     bucket.write_lines(part, lines(), kms_key_arn=kms_key_arn)
-    return BatchCount(part=part, **totals)
+    return BatchCount(part=part, last_file=last_file, **totals)
 
 
 def _listed_etag(item: dict[str, Any]) -> str:

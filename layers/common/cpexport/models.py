@@ -319,12 +319,14 @@ class Counting(Contract):
 
 
 class BatchCount(Contract):
-    """One batch's answer: its totals and the manifest part it wrote (`part`)."""
+    """One batch's answer: its totals, the manifest part it wrote (`part`) and its last file's key after
+    the counting prefix (`lastFile`): with the totals, the listing the Distributed Map made."""
 
     files: int
     bytes: int
     records: int
     part: str
+    last_file: str | None = None
 
 
 class CountBatchInput(Contract):
@@ -338,7 +340,12 @@ class CountBatchInput(Contract):
 
 class IndexingExport(TrackedExport):
     """What the Index states receive: a COMPLETED job, then (SETTLING) the listing to compare with, then
-    (READY) how it is counted and, after a Distributed Map, each batch's count (`counted`)."""
+    (READY) how it is counted.
+
+    A job the Distributed Map counts is SETTLING with its `counting` plan: the Map's listing, after the
+    settle wait, is the next one, and the Index state gets each batch's count (`counted`) to compare.
+    `counting` is on the wire (null when there is none): the state machine's Choice reads it.
+    """
 
     status: Literal["COMPLETED", "SETTLING", "READY"]
     status_message: str | None = None
