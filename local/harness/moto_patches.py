@@ -585,9 +585,9 @@ class MotoPatches:
             "list_objects_v2",
             s3_listing.paged_list_objects_v2(s3_models.S3Backend.list_objects_v2),
         )
-        self._replace(_VersionedKeyStore, "__setitem__", s3_listing.counting_setitem(_VersionedKeyStore.__setitem__))
-        self._replace(_VersionedKeyStore, "setlist", s3_listing.counting_setlist(_VersionedKeyStore.setlist))
-        self._replace(_VersionedKeyStore, "pop", s3_listing.counting_pop(_VersionedKeyStore.pop))
+        self._replace(_VersionedKeyStore, "__setitem__", s3_listing.noting_new_names(_VersionedKeyStore.__setitem__))
+        self._replace(_VersionedKeyStore, "setlist", s3_listing.noting_new_names(_VersionedKeyStore.setlist))
+        self._replace(_VersionedKeyStore, "pop", s3_listing.noting_removed_names(_VersionedKeyStore.pop))
         self._replace(
             sfn_parser_models.StepFunctionsParserBackend,
             "_validate_definition",

@@ -31,36 +31,22 @@ def _bump(store: Any) -> None:
         setattr(store, _STAMP, getattr(store, _STAMP, 0) + 1)
 
 
-def counting_setitem(original: Callable[..., Any]) -> Any:
-    """`_VersionedKeyStore.__setitem__` that notes a new name."""
+def noting_new_names(original: Callable[..., Any]) -> Any:
+    """`_VersionedKeyStore.__setitem__` or `setlist` (key, value), noting when the key is a new name."""
 
     @functools.wraps(original)
-    def __setitem__(store: Any, key: str, value: Any) -> Any:
+    def replacement(store: Any, key: str, value: Any) -> Any:
         new = not dict.__contains__(store, key)
         result = original(store, key, value)
         if new:
             _bump(store)
         return result
 
-    return __setitem__
+    return replacement
 
 
-def counting_setlist(original: Callable[..., Any]) -> Any:
-    """`_VersionedKeyStore.setlist` that notes a new name."""
-
-    @functools.wraps(original)
-    def setlist(store: Any, key: str, list_: Any) -> Any:
-        new = not dict.__contains__(store, key)
-        result = original(store, key, list_)
-        if new:
-            _bump(store)
-        return result
-
-    return setlist
-
-
-def counting_pop(original: Callable[..., Any]) -> Any:
-    """`_VersionedKeyStore.pop` that notes a removed name."""
+def noting_removed_names(original: Callable[..., Any]) -> Any:
+    """`_VersionedKeyStore.pop`, noting a removed name."""
 
     @functools.wraps(original)
     def pop(store: Any, key: str) -> Any:

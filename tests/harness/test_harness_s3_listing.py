@@ -63,9 +63,9 @@ def test_a_key_written_between_pages_is_listed_when_it_sorts_after_the_token(
     # Given the harness's listing installed (as MotoPatches installs it) and a listing past its first page
     monkeypatch.setattr(S3Backend, "list_objects_v2", s3_listing.paged_list_objects_v2(S3Backend.list_objects_v2))
     for name, wrap in (
-        ("__setitem__", s3_listing.counting_setitem),
-        ("setlist", s3_listing.counting_setlist),
-        ("pop", s3_listing.counting_pop),
+        ("__setitem__", s3_listing.noting_new_names),
+        ("setlist", s3_listing.noting_new_names),
+        ("pop", s3_listing.noting_removed_names),
     ):
         monkeypatch.setattr(_VersionedKeyStore, name, wrap(getattr(_VersionedKeyStore, name)))
     s3.create_bucket(Bucket="growing")
