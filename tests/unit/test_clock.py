@@ -15,11 +15,12 @@ def test_the_clock_stands_at_a_due_alarm_until_it_is_released_then_runs_on_from_
     assert clock.sleep_until(alarm)
     time.sleep(0.3)  # the one due at the alarm is slow to act
     assert clock.monotonic() == start + 0.05
+    released = time.monotonic()
     clock.release(alarm)
     time.sleep(0.05)
     after = clock.monotonic()
-    # it ran on from the alarm, without making up the 0.3 s it stood
-    assert start + 0.05 < after < start + 0.05 + 0.3
+    # it ran on from the alarm, no faster than the wall clock since the release: the 0.3 s it stood is not made up
+    assert start + 0.05 < after <= start + 0.05 + (time.monotonic() - released)
 
 
 def test_a_sleeper_due_later_is_not_woken_while_an_earlier_alarm_holds_the_clock() -> None:
@@ -57,10 +58,9 @@ def test_a_hold_kept_past_its_limit_is_dropped_and_counted() -> None:
     start = clock.monotonic()
     clock.alarm(start + 0.01)  # its thread never releases it
     time.sleep(0.3)
-    assert clock.monotonic() > start + 0.01 or clock.expired_holds == 1
-    time.sleep(0.05)
+    now = clock.monotonic()  # held past the limit: dropped, the clock goes on
     assert clock.expired_holds == 1
-    assert clock.monotonic() > start + 0.01
+    assert clock.monotonic() >= now >= start + 0.01
 
 
 def test_a_sleep_stops_when_asked() -> None:
