@@ -15,7 +15,8 @@
 - `boto_client_for` as imported by each module of moto's Step Functions interpreter: its clients
   used the fixed keys "ak"/"sk"; they now carry the executing state machine's role credentials
   (the `StateCredentials.role_arn` each call site passes, by default the execution's RoleArn), so a
-  Lambda task whose invoke permission is missing fails with AccessDenied, as on AWS.
+  Lambda task whose invoke permission is missing fails with AccessDenied, as on AWS. One client per
+  role session, Region and service, shared (moto built one per Task: most of a Check's cost).
 - `StepFunctionsParserBackend.start_execution`: an unnamed execution gets a UUID (moto named it
   "None"); an input over 256 KB is rejected as AWS's validation does.
 - `WaitFunction._wait_interval` and the retrier module's `time`: Wait states and Retry intervals
@@ -39,6 +40,8 @@
 - `S3Backend.list_objects_v2` (without a delimiter) and the name-changing methods of `_VersionedKeyStore`:
   a page costs what the page holds, not what the bucket holds (see `s3_listing`), so a listing of
   100,000 keys takes seconds as on S3, not 85 s, and listing more than a baseline is not magnified.
+- `parse` as imported by the interpreter's `json_path` module (`extract_json`, which only reads):
+  each path text is parsed once (jsonpath_ng built a new ply parser for every path it read).
 - `StepFunctionsParserBackend._validate_definition`: a refused definition answers with the error code
   `InvalidDefinition` (moto's parser raised an exception its responses render without a code).
 
@@ -94,6 +97,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import json_path as json_path_module
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from werkzeug.exceptions import HTTPException
 
@@ -325,26 +329,48 @@ def _interpreter_modules() -> list[types.ModuleType]:
 
 def _role_client_factory(credentials_of: RoleCredentials) -> Any:
     original = boto_client.boto_client_for
+    clients: dict[tuple[str, ...], Any] = {}
+    lock = threading.Lock()
 
     @functools.wraps(original)
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        client = original(region=region, service=service, state_credentials=state_credentials)
         role_arn = getattr(state_credentials, "role_arn", None)
         credentials = credentials_of(str(role_arn)) if role_arn else None
         if credentials is None:
-            return client
+            return original(region=region, service=service, state_credentials=state_credentials)
+        # moto built a new client for every Task (tens of ms of CPU each, most of a Check's cost
+        # offline); a client per role session, region and service is built once and shared, as an
+        # SDK client is (clients are thread-safe). New credentials of the role make a new one.
+        key = (region, service, str(role_arn), *sorted(credentials.client_arguments().values()))
+        with lock:
+            found = clients.get(key)
+        if found is not None:
+            return found
         import boto3
+        from botocore.config import Config
 
-        # The same client moto builds, signed as the role instead of "ak"/"sk".
-        return boto3.client(  # type: ignore[call-overload]
+        client = original(region=region, service=service, state_credentials=state_credentials)
+        # The same client moto builds, signed as the role instead of "ak"/"sk"; enough pooled
+        # connections for every execution's Tasks at once.
+        built = boto3.client(  # type: ignore[call-overload]
             service_name=service,
             region_name=region,
             endpoint_url=client.meta.endpoint_url,
-            config=client.meta.config,
+            config=client.meta.config.merge(Config(max_pool_connections=_ROLE_CLIENT_CONNECTIONS)),
             **credentials.client_arguments(),
         )
+        with lock:
+            return clients.setdefault(key, built)
 
     return boto_client_for
+
+
+_ROLE_CLIENT_CONNECTIONS = 64
+
+
+def _parsed_once(parse: Callable[[str], Any]) -> Any:
+    """`parse` remembered by path text (a parsed JSONPath is only read: `find`, `update` on data)."""
+    return functools.wraps(parse)(functools.lru_cache(maxsize=4096)(parse))
 
 
 def _start_execution(original: Any) -> Any:
@@ -569,6 +595,11 @@ class MotoPatches:
             for module in _interpreter_modules():
                 self._replace(module, "boto_client_for", factory)
         self._replace(cfn_parsing, "parse_condition", _parse_condition(cfn_parsing.parse_condition))
+        # A JSONPath is parsed once: jsonpath_ng builds a new parser (ply's yacc) on every parse, and
+        # the interpreter parses every path of every state it evaluates.
+        # (result_path's `parse` is left alone: it calls `update_or_create` on the parsed path, and a
+        # shared parsed path lost outputs there.)
+        self._replace(json_path_module, "parse", _parsed_once(json_path_module.parse))
         if self.gate is not None:
             self._replace(s3_models.FakeBucket, "get_permission", _bucket_permission_left_to_the_gate)
         self._replace(

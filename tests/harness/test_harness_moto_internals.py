@@ -67,6 +67,15 @@ def test_every_state_is_evaluated_through_the_common_eval_body_the_held_clock_ho
         assert "_eval_body" not in state.__dict__, f"{state.__name__} evaluates itself: the hook would miss it"
 
 
+def test_the_interpreter_reads_json_paths_with_the_parse_the_harness_remembers() -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    source = inspect.getsource(json_path.extract_json)
+    assert "parse(path)" in source
+    assert ".update" not in source  # it only reads: a parsed path can be shared
+    assert _original(json_path.parse).__module__.startswith("jsonpath_ng")
+
+
 def test_s3_listing_and_the_key_store_methods_the_harness_replaces() -> None:
     from moto.s3.models import S3Backend
     from moto.s3.utils import _VersionedKeyStore
