@@ -10,17 +10,17 @@ wall clock but never passes a moment someone is due at until that someone has ac
 
 - an alarm (`alarm`/`sleep_until`) caps the clock at its moment; the clock stands at that moment
   until the alarm is released (an emulated job writes its file or ends, then releases);
-- a Wait state's alarm is released only after the poll it wakes has been answered: the hooks in
-  `local.harness.moto_patches` keep it through the next Task state (the Check) and the Choices after
-  it, and release it at the next Wait or any other state.
-
-- a Task state holds the clock while it runs (`wait_clock`): Lambda code runs at wall speed, which
-  the time scale would turn into minutes of pipeline time.
+- a Wait state's alarm is released only after the poll it wakes has been answered, and a Task
+  state holds the clock from its start: the hooks of `local.harness.wait_clock` keep the clock
+  through the Task, Choice and Pass states that follow, until the next Wait has set its alarm (or
+  another kind of state begins). Lambda code runs at wall speed, which the time scale would turn
+  into minutes of pipeline time;
+- the emulator answers a status read only after every job event due at that moment has happened
+  (`JobRunner.settle_due`): a job that ends at t is seen by a poll at t, as the schedule counts it.
 
 So a poll that is due at t sees every job that ended by t and none that ends later, however late its
-thread woke: the lag between a job's end and the poll that sees it is the schedule's, exactly. What a
-busy machine still changes is how long the run takes on the wall clock; the clock runs free only
-between states (milliseconds of wall time, each divided by the time scale).
+thread woke: the lag between a job's end and the poll that sees it is the schedule's, exactly, at any
+time scale. What a busy machine still changes is how long the run takes on the wall clock.
 An alarm held longer than `hold_limit_seconds` of wall time (900 s, a Lambda's longest run: a thread
 that died holding) is dropped and counted in `expired_holds`, so a run cannot stand still for ever.
 """
@@ -36,10 +36,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 _WAKE_STEP_SECONDS = 0.05  # how often a sleeper looks at a cancel event or a moved cap
+ALARM_RESOLUTION_SECONDS = 1e-6  # of the clock: 1 ms of pipeline time at time scale 0.001
 
 
 class Clock(Protocol):
     """What the emulator and the Wait states need of a clock (seconds, monotonic)."""
+
+    holds: bool  # whether the clock stands at due alarms until they are released
 
     def monotonic(self) -> float:
         """Now."""
@@ -57,9 +60,15 @@ class Clock(Protocol):
         """The one due at the alarm has acted: the clock may move on."""
         ...
 
+    def due(self, alarm: int) -> bool:
+        """Whether the clock has reached the alarm's moment and the alarm is not released yet."""
+        ...
+
 
 class RealClock:
     """The wall clock (`time.monotonic`); alarms are plain sleeps and hold nothing."""
+
+    holds = False  # whether the clock stands at due alarms
 
     def __init__(self) -> None:
         self._moments: dict[int, float] = {}
@@ -94,6 +103,12 @@ class RealClock:
         with self._lock:
             self._moments.pop(alarm, None)
 
+    def due(self, alarm: int) -> bool:
+        """Whether the moment has come (and the alarm is not released)."""
+        with self._lock:
+            at = self._moments.get(alarm)
+        return at is not None and at <= time.monotonic()
+
 
 @dataclass
 class _Alarm:
@@ -103,6 +118,8 @@ class _Alarm:
 
 class HeldClock:
     """A clock that stands at every alarm until the alarm is released (see the module docstring)."""
+
+    holds = True  # whether the clock stands at due alarms
 
     def __init__(self, hold_limit_seconds: float = 900.0) -> None:
         self.hold_limit_seconds = hold_limit_seconds
@@ -119,11 +136,18 @@ class HeldClock:
             return self._now(time.monotonic())
 
     def alarm(self, at: float) -> int:
-        """Register `at` (no earlier than now); the clock stops there until the alarm is released."""
+        """Register `at` (no earlier than now); the clock stops there until the alarm is released.
+
+        Moments are kept on a grid of `ALARM_RESOLUTION_SECONDS`: two moments equal in pipeline
+        time (a job's end and the poll the schedule puts at it, reached by different sums) are the
+        same float, not 1e-11 apart on either side.
+        """
         with self._condition:
             self._rebase()
             alarm = next(self._ids)
-            self._alarms[alarm] = _Alarm(at=max(at, self._base))
+            self._alarms[alarm] = _Alarm(
+                at=max(round(at / ALARM_RESOLUTION_SECONDS) * ALARM_RESOLUTION_SECONDS, self._base)
+            )
             return alarm
 
     def sleep_until(self, alarm: int, stop: Callable[[], bool] | None = None) -> bool:
@@ -144,6 +168,12 @@ class HeldClock:
             self._rebase()
             self._alarms.pop(alarm, None)
             self._condition.notify_all()
+
+    def due(self, alarm: int) -> bool:
+        """Whether the clock stands at (or past) the alarm's moment, the alarm not released yet."""
+        with self._condition:
+            found = self._alarms.get(alarm)
+            return found is not None and self._now(time.monotonic()) >= found.at
 
     def _now(self, wall: float) -> float:
         free = self._base + (wall - self._base_wall)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -134,6 +135,24 @@ class JobRunner:
             job.cancel.set()
             return job
 
+    def settle_due(self, limit_seconds: float = 5.0) -> None:
+        """Before a read of job statuses: let every job event due by now on the clock happen first.
+
+        On a held clock a poll and a job's end can fall on the same moment; the schedule counts a job
+        that ends at t as seen by the poll at t, so the read waits (at most `limit_seconds` of wall
+        time) for the threads of events due by now. On the wall clock there are no such ties.
+        """
+        state = self._state
+        if not getattr(state.clock, "holds", False):
+            return
+        deadline = time.monotonic() + limit_seconds
+        while time.monotonic() < deadline:
+            with state.lock:
+                alarms = [job.next_alarm for job in state.jobs.values() if job.next_alarm is not None]
+            if not any(state.clock.due(alarm) for alarm in alarms):
+                return
+            time.sleep(0.001)
+
     def _service_denial(self, job: Job, key: str) -> str | None:
         """Why the service may not write ``key`` (bucket policy, then key policy), or None if it may."""
         with self._state.lock:
@@ -196,26 +215,38 @@ class JobRunner:
         chunks = [
             job.selection[i : i + job.records_per_file] for i in range(0, len(job.selection), job.records_per_file)
         ]
-        for at, kind, index in job.timeline:
-            # The clock stands at the event until it is done: a poll due later sees it, one due earlier does not.
-            alarm = clock.alarm(job.started_clock + at)
-            try:
-                if not clock.sleep_until(alarm, job.cancel.is_set):
-                    return
-                if kind == END_JOB:
-                    if job.forced_failure:
-                        message = (
-                            f"Export of object type {job.object_type} failed "
-                            "(forced by the emulator's fail_object_types)"
-                        )
-                        self.finish(job, FAILED, message)
-                    else:
-                        self.finish(job, COMPLETED)
-                    continue
-                if job.status == FAILED or not self._write(s3, job, chunks[index]):
-                    return
-            finally:
-                clock.release(alarm)
+        timeline = job.timeline
+        # Each event's alarm is set before the one before it is released: a read at the moment they
+        # share waits for both (`settle_due`).
+        job.next_alarm = clock.alarm(job.started_clock + timeline[0][0]) if timeline else None
+        try:
+            for step, (_, kind, index) in enumerate(timeline):
+                # The clock stands at the event until it is done: a poll due later sees it, one due earlier does not.
+                alarm = job.next_alarm
+                assert alarm is not None
+                try:
+                    if not clock.sleep_until(alarm, job.cancel.is_set):
+                        return
+                    if kind == END_JOB:
+                        if job.forced_failure:
+                            message = (
+                                f"Export of object type {job.object_type} failed "
+                                "(forced by the emulator's fail_object_types)"
+                            )
+                            self.finish(job, FAILED, message)
+                        else:
+                            self.finish(job, COMPLETED)
+                        continue
+                    if job.status == FAILED or not self._write(s3, job, chunks[index]):
+                        return
+                finally:
+                    following = step + 1 < len(timeline)
+                    job.next_alarm = clock.alarm(job.started_clock + timeline[step + 1][0]) if following else None
+                    clock.release(alarm)
+        finally:
+            if job.next_alarm is not None:
+                clock.release(job.next_alarm)
+                job.next_alarm = None
         if job.never_ends:
             job.cancel.wait()  # IN_PROGRESS, counting toward the quota, until reset or finished by control
 

@@ -97,6 +97,8 @@ class Operations:
     def handle(self, operation: str, params: Mapping[str, Any], principal_arn: str | None) -> dict[str, Any]:
         """Run one (already model-validated) operation for ``principal_arn`` (None: trusted, no IAM)."""
         handler: Callable[[Mapping[str, Any], str | None], dict[str, Any]] = getattr(self, "_op_" + operation)
+        if operation == "ListDataIntegrationAssociations":
+            self._jobs.settle_due()  # (a job ending at this very moment of a held clock has ended)
         with self._state.lock:
             return handler(params, principal_arn)
 

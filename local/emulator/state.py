@@ -107,6 +107,7 @@ class Job:
     finished_seen_at: float | None = None  # clock.monotonic() when a List first showed the final status
     started_clock: float = 0.0  # clock.monotonic() when the job started (its timeline counts from here)
     finished_clock: float | None = None  # clock.monotonic() when it ended
+    next_alarm: int | None = None  # the clock alarm of the timeline event its thread is to play next
     regresses: bool = False  # whether List shows IN_PROGRESS again after that (status_regression_seconds)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 

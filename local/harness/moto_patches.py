@@ -22,7 +22,8 @@
 - `WaitFunction._wait_interval` and the retrier module's `time`: Wait states and Retry intervals
   sleep `seconds * time_scale` (the original waits whole seconds only); Waits on the account's clock
   (`wait_clock`). With a held clock, `CommonStateField._eval_body` also tells the clock which state
-  each thread evaluates, so a woken poll holds the clock until it is answered.
+  each thread evaluates, so a woken poll holds the clock until it is answered, and
+  `Program._eval_body` lets a program's hold go when the program ends.
 - `moto.events.models.Rule.send_to_targets`: a state machine target is handed to a callback (the
   harness starts it with the target's role, retries, dead-letters); DISABLED and pattern-less rules
   no longer match put events; other targets still go to moto's code.
@@ -85,6 +86,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
     ResourceEvalS3,
 )
@@ -105,7 +107,7 @@ from local.clock import Clock, RealClock
 from local.harness import distributed_map, s3_listing
 from local.harness.distributed_map import ChildExecutionGate, MapRunSettings
 from local.harness.lambda_runtime import DeployedConfig, LambdaRuntime
-from local.harness.wait_clock import PollHolds, clocked_wait, state_hook
+from local.harness.wait_clock import PollHolds, clocked_wait, program_hook, state_hook
 from local.iam.errors import ServiceError
 from local.iam.gate import RequestGate, SignedRequest
 from local.iam.operations import ApiCall
@@ -631,6 +633,7 @@ class MotoPatches:
         self._replace(wait_function.WaitFunction, "_wait_interval", clocked_wait(self.time_scale, holds))
         if holds.holding:
             self._replace(CommonStateField, "_eval_body", state_hook(holds))
+            self._replace(Program, "_eval_body", program_hook(holds))
         if self.time_scale != 1.0:
             self._replace(retrier_decl, "time", _ScaledTime(self.time_scale))
         if not self.verbose:

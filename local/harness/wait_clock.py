@@ -1,17 +1,20 @@
-"""Wait states on the account's clock (`local.clock`), and how long a woken poll holds that clock.
+"""Wait states on the account's clock (`local.clock`), and which states hold that clock.
 
 moto's `WaitFunction._wait_interval` is replaced by `clocked_wait`: a Wait of w seconds sets an alarm
 w x time_scale ahead on the account's clock and sleeps until it (leaving early when the execution
 stops). With a `HeldClock` the alarm is not released when the Wait ends: the thread keeps the clock
-standing while it runs the poll the Wait woke it for, and lets go when that poll is answered.
+standing while it runs the poll the Wait woke it for.
 
 `PollHolds.entering` is called before each state a thread evaluates (`CommonStateField._eval_body`,
-wrapped by `state_hook`). A thread holding the clock keeps it through the first Task state after its
-Wait (the Check) and any Choice states after that Task; any other state (another Wait, a second Task,
-a Map, Pass, Succeed, Fail) releases it first. So a poll due at t is answered at t on the clock,
-however late the machine let its thread wake. And every Task state holds the clock while it runs:
-Lambda code takes no pipeline time (on AWS it takes a fraction of a second; here, divided by the
-time scale, it would take minutes).
+wrapped by `state_hook`). Task, Choice and Pass states take no pipeline time: a thread holds the
+clock from the end of its Wait, or from the start of a Task, through every Task, Choice and Pass
+state after that, and lets go when it enters any other state (a Map, Succeed, Fail) or its program
+ends (`program_hook`). A Wait sets its own alarm first and only then lets go of the previous hold,
+so the clock never runs between a poll and the next Wait, nor between the Task that started a job
+and the first Wait. So a poll due at t is answered at t on the clock, however late the machine let
+its thread wake, and a job's detection lag is the schedule's, to the millisecond, at any time scale.
+Lambda code runs at wall speed, which the time scale would otherwise turn into minutes of pipeline
+time (on AWS it takes a fraction of a second).
 """
 
 from __future__ import annotations
@@ -19,71 +22,73 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+from moto.stepfunctions.parser.asl.component.state.state_pass.state_pass import StatePass
 from moto.stepfunctions.parser.asl.component.state.wait.state_wait import StateWait
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
-from local.clock import Clock, HeldClock
+from local.clock import Clock
 
-
-@dataclass
-class _Hold:
-    alarm: int
-    task_done: bool = False
+# States that take no pipeline time: the thread keeps (or, for a Task, takes) the clock through them.
+_INSTANT_STATES = (StateTask, StateChoice, StatePass)
 
 
 class PollHolds:
-    """Which thread holds the clock after its Wait, and until when (see the module docstring)."""
+    """Which thread holds the clock, from when until when (see the module docstring)."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._holds: dict[int, _Hold] = {}
+        self._holds: dict[int, int] = {}  # thread -> its alarm
         self._lock = threading.Lock()
 
     @property
     def holding(self) -> bool:
         """Whether the clock keeps woken polls (a `HeldClock`); a `RealClock` holds nothing."""
-        return isinstance(self.clock, HeldClock)
+        return bool(getattr(self.clock, "holds", False))
 
     def wait(self, seconds: float, stopped: Callable[[], bool]) -> None:
         """A Wait state of `seconds` (already scaled) on this thread; returns early when `stopped()`."""
-        self.release()
+        # The alarm is set while this thread still holds the clock (from its last poll, or the Task
+        # that started the job), then the hold goes: no free run in between.
         alarm = self.clock.alarm(self.clock.monotonic() + max(0.0, seconds))
+        self.release()
         if self.clock.sleep_until(alarm, stopped) and self.holding:
             with self._lock:
-                self._holds[threading.get_ident()] = _Hold(alarm)
+                self._holds[threading.get_ident()] = alarm
             return
         self.clock.release(alarm)
 
     def entering(self, state: Any) -> None:
-        """Before this thread evaluates `state`: let the clock go unless `state` is part of the woken poll."""
-        with self._lock:
-            hold = self._holds.get(threading.get_ident())
-        if hold is None:
-            return
-        if isinstance(state, StateChoice) or (isinstance(state, StateTask) and not hold.task_done):
-            return
-        self.release()
-
-    def left(self, state: Any) -> None:
-        """After this thread evaluated `state`: a Task was the poll; the next one is not."""
+        """Before this thread evaluates `state`: hold the clock through a Task, keep it through a Choice
+        or Pass, let it go at any other state (a Wait lets go once its alarm is set)."""
         if isinstance(state, StateTask):
-            with self._lock:
-                hold = self._holds.get(threading.get_ident())
-                if hold is not None:
-                    hold.task_done = True
+            self.hold()
+        elif not isinstance(state, (*_INSTANT_STATES, StateWait)):
+            self.release()
+
+    def hold(self) -> None:
+        """Hold the clock where it stands, unless this thread already does."""
+        if not self.holding:
+            return
+        thread = threading.get_ident()
+        with self._lock:
+            if thread in self._holds:
+                return
+        alarm = self.clock.alarm(self.clock.monotonic())
+        with self._lock:
+            self._holds[thread] = alarm
 
     def release(self) -> None:
-        """This thread's poll is answered (or it was never holding)."""
+        """This thread lets the clock go (if it held it)."""
         with self._lock:
-            hold = self._holds.pop(threading.get_ident(), None)
-        if hold is not None:
-            self.clock.release(hold.alarm)
+            alarm = self._holds.pop(threading.get_ident(), None)
+        if alarm is not None:
+            self.clock.release(alarm)
 
 
 def clocked_wait(scale: float, holds: PollHolds) -> Any:
@@ -102,16 +107,22 @@ def state_hook(holds: PollHolds) -> Any:
 
     @functools.wraps(original)
     def _eval_body(state: Any, env: Any) -> None:
-        if not isinstance(state, StateWait):
-            holds.entering(state)
-        # A Task takes no time on the held clock: its Lambda runs at wall speed, which time_scale
-        # would turn into minutes of pipeline time (1 s of a busy Start function = 100 s at 0.01).
-        task = holds.clock.alarm(holds.clock.monotonic()) if isinstance(state, StateTask) else None
+        holds.entering(state)
+        original(state, env)
+
+    return _eval_body
+
+
+def program_hook(holds: PollHolds) -> Any:
+    """The replacement of `Program._eval_body` (a program's states run on its own thread): when the
+    program ends, after a Task with `End` or by a failure, its thread lets the clock go."""
+    original = Program._eval_body
+
+    @functools.wraps(original)
+    def _eval_body(program: Any, env: Any) -> None:
         try:
-            original(state, env)
+            original(program, env)
         finally:
-            if task is not None:
-                holds.clock.release(task)
-            holds.left(state)
+            holds.release()
 
     return _eval_body

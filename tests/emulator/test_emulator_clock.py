@@ -69,3 +69,43 @@ def test_on_the_wall_clock_the_same_late_poll_sees_the_job_ended(
 ) -> None:
     seen, _ = _late_poll(RealClock(), moto_url, boto_session, bucket, kms_key_arn)
     assert seen == "COMPLETED"
+
+
+def test_a_poll_due_at_the_very_moment_the_job_ends_sees_it_ended(
+    moto_url: str, boto_session: Any, bucket: str, kms_key_arn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schedule counts a job that ends at t as seen by the poll at t. On the held clock both are
+    due at the same moment; the job's thread is slow to end it (0.5 s of wall time), and the poll's
+    read still waits for it rather than answering IN_PROGRESS."""
+    from local.emulator.jobs import JobRunner
+
+    ending = JobRunner.finish
+
+    def slow_finish(runner: JobRunner, job: Any, status: str, message: str | None = None) -> bool:
+        time.sleep(0.5)
+        return ending(runner, job, status, message)
+
+    monkeypatch.setattr(JobRunner, "finish", slow_finish)
+    clock = HeldClock()
+    emu = EmulatorServer(
+        s3_endpoint_url=moto_url,
+        region=REGION,
+        account_id=ACCOUNT,
+        config=EmulatorConfig(job_duration_seconds=JOB_SECONDS, time_scale=1.0, records_per_file=1),
+        clock=clock,
+    ).start()
+    try:
+        client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
+        start = now_ms() - 2 * DAY_MS
+        EmulatorControl(emu.url).seed(DOMAIN, "_profile", generate("_profile", 2, start, start + DAY_MS, seed=3))
+        create_export(client, kms_key_arn, f"s3://{bucket}", execution=on_demand(start, start + DAY_MS))
+        (running,) = EmulatorControl(emu.url).jobs()
+        due = clock.alarm(running["clock"]["started"] + JOB_SECONDS)
+        assert clock.sleep_until(due)
+        seen = last_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"]
+        clock.release(due)
+        (job,) = EmulatorControl(emu.url).jobs()
+    finally:
+        emu.stop()
+    assert seen == "COMPLETED"
+    assert job["clock"]["finishSeen"] == job["clock"]["finished"]

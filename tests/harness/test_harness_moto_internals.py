@@ -63,8 +63,21 @@ def test_every_state_is_evaluated_through_the_common_eval_body_the_held_clock_ho
     eval_body = _original(CommonStateField.__dict__["_eval_body"])
     assert _parameters(eval_body) == ["self", "env"]
     assert "self._eval_state(env)" in inspect.getsource(eval_body)
-    for state in (StateChoice, StateMap, StateTask, StateWait, *StateTask.__subclasses__()):
+    from moto.stepfunctions.parser.asl.component.state.state_pass.state_pass import StatePass
+
+    for state in (StateChoice, StateMap, StatePass, StateTask, StateWait, *StateTask.__subclasses__()):
         assert "_eval_body" not in state.__dict__, f"{state.__name__} evaluates itself: the hook would miss it"
+
+
+def test_a_program_runs_its_states_in_its_own_eval_body_the_held_clock_hooks() -> None:
+    """`program_hook` lets the clock go when `Program._eval_body` returns: it must run every state of
+    the program, on the thread `Program.eval` starts (so a hold taken by a state is on that thread)."""
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    eval_body = _original(Program.__dict__["_eval_body"])
+    assert _parameters(eval_body) == ["self", "env"]
+    assert "next_state.eval(env)" in inspect.getsource(eval_body)
+    assert "threading.Thread(target=super().eval" in inspect.getsource(Program.eval)
 
 
 def test_the_interpreter_reads_json_paths_with_the_parse_the_harness_remembers() -> None:
