@@ -38,7 +38,7 @@ class Sizes:
 
 FULL = Sizes(
     name="full",
-    time_scale=0.0025,
+    time_scale=0.001,
     sweep_lengths=50,
     sweep_longest=SWEEP_LONGEST,
     all_types=20,
