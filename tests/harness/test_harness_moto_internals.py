@@ -348,3 +348,9 @@ def test_the_pieces_a_map_run_failure_is_built_from() -> None:
     assert "mapRunFailedEventDetails=MapRunFailedEventDetails(" in inspect.getsource(transformer_json)
     source = inspect.getsource(environment.Environment)
     assert "self.aws_execution_details" in source and "self.states" in source
+
+
+def test_the_response_serializer_reads_timestamps_with_the_function_the_harness_replaces() -> None:
+    from moto.core.serialize import TimestampSerializer
+
+    assert "parse_to_aware_datetime(value)" in inspect.getsource(TimestampSerializer._convert_timestamp_to_str)

@@ -1,0 +1,65 @@
+"""moto's response serializer reads timestamp strings through the harness's fast path: same output.
+
+`MotoPatches` replaces `parse_to_aware_datetime` in `moto.core.serialize` (dateutil's general parser
+was half of what a ListObjectsV2 page cost the server). Whatever string a response holds, every
+timestamp format moto renders must come out as it did.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from botocore.utils import parse_to_aware_datetime
+from hypothesis import given
+from hypothesis import strategies as st
+from moto.core.serialize import TimestampSerializer
+
+from local.harness.moto_patches import _aware_datetime
+
+FAST = _aware_datetime(parse_to_aware_datetime)
+FORMATS = ("iso8601", "iso8601_zeroed", "rfc822", "unixtimestamp")
+
+zones = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))])
+moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=zones)
+
+
+def _renderings(moment: datetime) -> list[str]:
+    utc = moment.astimezone(UTC)
+    return [
+        moment.isoformat(),  # +HH:MM, microseconds when there are some
+        utc.strftime("%Y-%m-%dT%H:%M:%S.000Z"),  # moto's S3 LastModified
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        utc.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    ]
+
+
+def _rendered(parse: object, value: object) -> list[object]:
+    serializer = TimestampSerializer("iso8601")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("moto.core.serialize.parse_to_aware_datetime", parse)
+        return [serializer._convert_timestamp_to_str(value, form) for form in FORMATS]  # type: ignore[arg-type]
+
+
+@given(moments)
+def test_every_format_renders_an_iso_string_as_motos_own_parser_did(moment: datetime) -> None:
+    for text in _renderings(moment):
+        assert FAST(text) == parse_to_aware_datetime(text)
+        assert FAST(text).utcoffset() == parse_to_aware_datetime(text).utcoffset()
+        assert _rendered(FAST, text) == _rendered(parse_to_aware_datetime, text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1700000000",
+        "2026-11-29",
+        "2026-11-29 04:37:12",
+        "Sun, 29 Nov 2026 04:37:12 GMT",
+        1700000000,
+        "20261129T043712Z",
+    ],
+)
+def test_other_forms_still_go_to_motos_parser(value: object) -> None:
+    assert _rendered(FAST, value) == _rendered(parse_to_aware_datetime, value)
