@@ -13,6 +13,8 @@ from cpexport.clients.translate import translated
 
 # A manifest part buffered in memory before it is uploaded (S3's minimum part is 5 MiB).
 PART_BYTES = 8 * 1024 * 1024
+# Reads of a streamed body: botocore's default is 1 KiB, a Python loop turn per KiB of an export file.
+READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class ExportBucket:
         with translated("GetObject"):
             body = self._api.get_object(Bucket=self.bucket, Key=key)["Body"]
             count = 0
-            for line in body.iter_lines():
+            for line in body.iter_lines(chunk_size=READ_CHUNK_BYTES):
                 if line.strip():
                     count += 1
             return count
@@ -66,7 +68,7 @@ class ExportBucket:
         """The non-empty lines of an object, read as a stream."""
         with translated("GetObject"):
             body = self._api.get_object(Bucket=self.bucket, Key=key)["Body"]
-            for line in body.iter_lines():
+            for line in body.iter_lines(chunk_size=READ_CHUNK_BYTES):
                 if line.strip():
                     yield line
 
