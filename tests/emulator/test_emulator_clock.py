@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,8 +28,9 @@ DAY_MS = 86_400_000
 JOB_SECONDS = 1.5  # long enough that a busy machine's slow requests fit well within half of it
 
 
-def _late_poll(clock: Clock, moto_url: str, boto_session: Any, bucket: str, kms_key_arn: str) -> tuple[str, Any]:
-    """A job of JOB_SECONDS; a poll due half-way whose thread wakes a whole job length late; what it sees."""
+@contextmanager
+def _running_job(clock: Clock, moto_url: str, boto_session: Any, bucket: str, kms_key_arn: str) -> Iterator[Any]:
+    """An emulator on `clock` with one export job of JOB_SECONDS started: (its client, its control, the job)."""
     emu = EmulatorServer(
         s3_endpoint_url=moto_url,
         region=REGION,
@@ -37,20 +40,27 @@ def _late_poll(clock: Clock, moto_url: str, boto_session: Any, bucket: str, kms_
     ).start()
     try:
         client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
+        control = EmulatorControl(emu.url)
         start = now_ms() - 2 * DAY_MS
-        EmulatorControl(emu.url).seed(DOMAIN, "_profile", generate("_profile", 2, start, start + DAY_MS, seed=3))
+        control.seed(DOMAIN, "_profile", generate("_profile", 2, start, start + DAY_MS, seed=3))
         create_export(client, kms_key_arn, f"s3://{bucket}", execution=on_demand(start, start + DAY_MS))
-        (running,) = EmulatorControl(emu.url).jobs()
+        (running,) = control.jobs()
+        yield client, control, running
+    finally:
+        emu.stop()
+
+
+def _late_poll(clock: Clock, moto_url: str, boto_session: Any, bucket: str, kms_key_arn: str) -> tuple[str, Any]:
+    """A job of JOB_SECONDS; a poll due half-way whose thread wakes a whole job length late; what it sees."""
+    with _running_job(clock, moto_url, boto_session, bucket, kms_key_arn) as (client, control, running):
         due = clock.alarm(running["clock"]["started"] + JOB_SECONDS / 2)
         assert clock.sleep_until(due)
         time.sleep(2 * JOB_SECONDS)  # a busy machine: the poll's thread runs late
         seen = last_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"]
         clock.release(due)
         assert wait_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"] == "COMPLETED"
-        (job,) = EmulatorControl(emu.url).jobs()
+        (job,) = control.jobs()
         return str(seen), job
-    finally:
-        emu.stop()
 
 
 def test_a_poll_due_before_the_job_ends_sees_it_running_however_late_it_runs(
@@ -87,25 +97,11 @@ def test_a_poll_due_at_the_very_moment_the_job_ends_sees_it_ended(
 
     monkeypatch.setattr(JobRunner, "finish", slow_finish)
     clock = HeldClock()
-    emu = EmulatorServer(
-        s3_endpoint_url=moto_url,
-        region=REGION,
-        account_id=ACCOUNT,
-        config=EmulatorConfig(job_duration_seconds=JOB_SECONDS, time_scale=1.0, records_per_file=1),
-        clock=clock,
-    ).start()
-    try:
-        client = boto_session.client("appintegrations", endpoint_url=emu.url, config=NO_RETRY)
-        start = now_ms() - 2 * DAY_MS
-        EmulatorControl(emu.url).seed(DOMAIN, "_profile", generate("_profile", 2, start, start + DAY_MS, seed=3))
-        create_export(client, kms_key_arn, f"s3://{bucket}", execution=on_demand(start, start + DAY_MS))
-        (running,) = EmulatorControl(emu.url).jobs()
+    with _running_job(clock, moto_url, boto_session, bucket, kms_key_arn) as (client, control, running):
         due = clock.alarm(running["clock"]["started"] + JOB_SECONDS)
         assert clock.sleep_until(due)
         seen = last_status(client, "di-profile")["LastExecutionStatus"]["ExecutionStatus"]
         clock.release(due)
-        (job,) = EmulatorControl(emu.url).jobs()
-    finally:
-        emu.stop()
+        (job,) = control.jobs()
     assert seen == "COMPLETED"
     assert job["clock"]["finishSeen"] == job["clock"]["finished"]
