@@ -143,7 +143,7 @@ class JobRunner:
         time) for the threads of events due by now. On the wall clock there are no such ties.
         """
         state = self._state
-        if not getattr(state.clock, "holds", False):
+        if not state.clock.holds:
             return
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:

@@ -335,6 +335,9 @@ def _interpreter_modules() -> list[types.ModuleType]:
     ]
 
 
+_ROLE_CLIENT_CONNECTIONS = 64  # pooled connections of a shared interpreter client: every execution's Tasks at once
+
+
 def _role_client_factory(credentials_of: RoleCredentials) -> Any:
     original = boto_client.boto_client_for
     clients: dict[tuple[str, ...], Any] = {}
@@ -358,8 +361,7 @@ def _role_client_factory(credentials_of: RoleCredentials) -> Any:
         from botocore.config import Config
 
         client = original(region=region, service=service, state_credentials=state_credentials)
-        # The same client moto builds, signed as the role instead of "ak"/"sk"; enough pooled
-        # connections for every execution's Tasks at once.
+        # The same client moto builds, signed as the role instead of "ak"/"sk".
         built = boto3.client(  # type: ignore[call-overload]
             service_name=service,
             region_name=region,
@@ -373,11 +375,8 @@ def _role_client_factory(credentials_of: RoleCredentials) -> Any:
     return boto_client_for
 
 
-_ROLE_CLIENT_CONNECTIONS = 64
-
-
 def _parsed_once(parse: Callable[[str], Any]) -> Any:
-    """`parse` remembered by path text (a parsed JSONPath is only read: `find`, `update` on data)."""
+    """`parse` remembered by path text (for a caller that only reads through the parsed path: `find`)."""
     return functools.wraps(parse)(functools.lru_cache(maxsize=4096)(parse))
 
 

@@ -49,7 +49,7 @@ class PollHolds:
     @property
     def holding(self) -> bool:
         """Whether the clock keeps woken polls (a `HeldClock`); a `RealClock` holds nothing."""
-        return bool(getattr(self.clock, "holds", False))
+        return self.clock.holds
 
     def wait(self, seconds: float, stopped: Callable[[], bool]) -> None:
         """A Wait state of `seconds` (already scaled) on this thread; returns early when `stopped()`."""
