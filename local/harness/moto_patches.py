@@ -357,12 +357,13 @@ def _role_client_factory(credentials_of: RoleCredentials) -> Any:
             found = clients.get(key)
         if found is not None:
             return found
-        import boto3
         from botocore.config import Config
 
         client = original(region=region, service=service, state_credentials=state_credentials)
-        # The same client moto builds, signed as the role instead of "ak"/"sk".
-        built = boto3.client(  # type: ignore[call-overload]
+        # The same client moto builds, signed as the role instead of "ak"/"sk", and reading UTC
+        # timestamps as the pipeline's clients do, without dateutil (a Distributed Map's ItemReader
+        # parses a listing in the server's process: 100,000 LastModified strings for 100,000 files).
+        built = _interpreter_client(
             service_name=service,
             region_name=region,
             endpoint_url=client.meta.endpoint_url,
@@ -373,6 +374,26 @@ def _role_client_factory(credentials_of: RoleCredentials) -> Any:
             return clients.setdefault(key, built)
 
     return boto_client_for
+
+
+_SESSION: list[Any] = []
+_SESSION_LOCK = threading.Lock()
+
+
+def _interpreter_client(**arguments: Any) -> Any:
+    """A client of the session the interpreter's shared clients are built from: botocore's response
+    parsers with the pipeline's `fast_timestamp_parser` (one session, built once, used under a lock
+    since sessions are not thread-safe; the process's default session is left alone)."""
+    with _SESSION_LOCK:
+        if not _SESSION:
+            import boto3
+            import botocore.session
+            from cpexport.clients.timestamps import with_fast_timestamps
+
+            _SESSION.append(
+                boto3.session.Session(botocore_session=with_fast_timestamps(botocore.session.get_session()))
+            )
+        return _SESSION[0].client(**arguments)
 
 
 def _parsed_once(parse: Callable[[str], Any]) -> Any:

@@ -1,8 +1,11 @@
-"""moto's response serializer reads timestamp strings through the harness's fast path: same output.
+"""moto's response serializer, and the interpreter's SDK clients, read timestamp strings through
+the harness's fast paths: same output.
 
 `MotoPatches` replaces `parse_to_aware_datetime` in `moto.core.serialize` (dateutil's general parser
 was half of what a ListObjectsV2 page cost the server). Whatever string a response holds, every
-timestamp format moto renders must come out as it did.
+timestamp format moto renders must come out as it did. The interpreter's clients (a Distributed
+Map's ItemReader lists in the server's process) parse response timestamps as the pipeline's clients
+do (`cpexport.clients.timestamps`, tested in tests/unit/test_client_timestamps.py).
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from botocore.utils import parse_to_aware_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 from moto.core.serialize import TimestampSerializer
 
-from local.harness.moto_patches import _aware_datetime
+from local.harness.moto_patches import _aware_datetime, _interpreter_client
 
 FAST = _aware_datetime(parse_to_aware_datetime)
 FORMATS = ("iso8601", "iso8601_zeroed", "rfc822", "unixtimestamp")
@@ -63,3 +67,18 @@ def test_every_format_renders_an_iso_string_as_motos_own_parser_did(moment: date
 )
 def test_other_forms_still_go_to_motos_parser(value: object) -> None:
     assert _rendered(FAST, value) == _rendered(parse_to_aware_datetime, value)
+
+
+def test_an_interpreter_client_reads_responses_with_the_fast_parser() -> None:
+    client = _interpreter_client(
+        service_name="s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    parser = client._endpoint._response_parser_factory.create_parser("rest-xml")
+    assert parser._timestamp_parser.__wrapped__ is DEFAULT_TIMESTAMP_PARSER
+    # and the process's default session, which the benchmark's baselines use, is left as it was
+    import boto3
+
+    default = boto3.client("s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    assert default._endpoint._response_parser_factory.create_parser("rest-xml")._timestamp_parser is (
+        DEFAULT_TIMESTAMP_PARSER
+    )
