@@ -8,7 +8,9 @@ counts and writes the manifest. The index's wall time runs from the first IndexE
 end of the export, without the settle Waits (deliberate pauses for late files, 120 s each on AWS,
 reported apart). Right after, in the same process, the same folder is listed bare, and listed and
 read in full with the parallelism the index used (sandboxes x read threads), as the baselines, by
-the Index function's role (so both sides pay the offline IAM evaluation of every request).
+the Index function's role (so both sides pay the offline IAM evaluation of every request), with SDK
+clients set up as the pipeline's are (`cpexport.clients.timestamps`: the baselines do not pay for
+parsing listings' dates with dateutil, which the pipeline no longer does either).
 
 The threshold between the two ways of counting (`InlineIndexMaxFiles`: the Index function reads
 every file itself up to that many files, a Distributed Map counts larger jobs) is measured: jobs of
@@ -82,12 +84,20 @@ def write_files(stack: Any, job: dict[str, Any], count: int, kms_key_arn: str) -
     return time.monotonic() - began
 
 
+def _s3_client(client_arguments: dict[str, Any]) -> Any:
+    """An S3 client as the pipeline makes one (response timestamps read as its clients read them)."""
+    import boto3
+    import botocore.session
+    from cpexport.clients.timestamps import with_fast_timestamps
+
+    session = boto3.session.Session(botocore_session=with_fast_timestamps(botocore.session.get_session()))
+    return session.client("s3", **client_arguments)
+
+
 def _read_slice(arguments: tuple[dict[str, Any], str, list[str], int]) -> int:
     """A worker process: read its keys with `threads` threads (what one counting sandbox does)."""
-    import boto3
-
     client_arguments, bucket, keys, threads = arguments
-    s3 = boto3.client("s3", **client_arguments)
+    s3 = _s3_client(client_arguments)
 
     def read(key: str) -> int:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -107,15 +117,6 @@ def _reader_credentials(stack: Any) -> Any:
 def bare_work(stack: Any, bucket: str, folder: str, processes: int) -> dict[str, float]:
     """Seconds to list the folder, and to list it and read every file with `processes` x READ_THREADS."""
     credentials = _reader_credentials(stack)
-    s3 = stack.client("s3", credentials)
-    paginator = s3.get_paginator("list_objects_v2")
-    began = time.monotonic()
-    keys = [
-        item["Key"]
-        for page in paginator.paginate(Bucket=bucket, Prefix=f"{folder}/")
-        for item in page.get("Contents", [])
-    ]
-    listing = time.monotonic() - began
     client_arguments = {
         "endpoint_url": stack.endpoint_url,
         "region_name": "us-east-1",
@@ -123,6 +124,14 @@ def bare_work(stack: Any, bucket: str, folder: str, processes: int) -> dict[str,
         "aws_secret_access_key": credentials.secret_access_key,
         "aws_session_token": credentials.session_token,
     }
+    paginator = _s3_client(client_arguments).get_paginator("list_objects_v2")
+    began = time.monotonic()
+    keys = [
+        item["Key"]
+        for page in paginator.paginate(Bucket=bucket, Prefix=f"{folder}/")
+        for item in page.get("Contents", [])
+    ]
+    listing = time.monotonic() - began
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes) as pool:
         pool.map(_read_slice, [(client_arguments, bucket, [], 1)] * processes)  # started and imported: off the clock
