@@ -75,7 +75,7 @@ N ?= 300
 soak: $(STAMP)  ## the randomized soak: N simulated days with faults (SEED=... replays one), prints counts
 	$(BIN)/python -m local.soak --schedules $(N) $(if $(SEED),--seed $(SEED),)
 
-# The real state machine on the offline stack, every figure beside its baseline (about 21 minutes on 2 CPUs);
+# The real state machine on the offline stack, every figure beside its baseline (20 to 26 minutes on 2 CPUs);
 # writes bench/results.json. `sam build` inside needs python3.13, found as for `build`.
 bench: $(STAMP)  ## executed benchmarks: polling, indexing, cold start, cost, demo -> bench/results.json
 	PATH="$(PY313):$$PATH" PYTHONPATH=layers/common $(BIN)/python -m bench
