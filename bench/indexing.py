@@ -86,12 +86,9 @@ def write_files(stack: Any, job: dict[str, Any], count: int, kms_key_arn: str) -
 
 def _s3_client(client_arguments: dict[str, Any]) -> Any:
     """An S3 client as the pipeline makes one (response timestamps read as its clients read them)."""
-    import boto3
-    import botocore.session
-    from cpexport.clients.timestamps import with_fast_timestamps
+    from cpexport.clients.timestamps import fast_timestamp_session
 
-    session = boto3.session.Session(botocore_session=with_fast_timestamps(botocore.session.get_session()))
-    return session.client("s3", **client_arguments)
+    return fast_timestamp_session().client("s3", **client_arguments)
 
 
 def _read_slice(arguments: tuple[dict[str, Any], str, list[str], int]) -> int:

@@ -62,7 +62,6 @@ import inspect
 import json
 import logging
 import pkgutil
-import re
 import sys
 import threading
 import time
@@ -74,6 +73,7 @@ from datetime import datetime
 from typing import Any, NoReturn, cast
 from urllib.parse import urlparse
 
+from cpexport.clients.timestamps import ISO_UTC, fast_timestamp_session
 from moto.awslambda import models as lambda_models
 from moto.awslambda_simple import models as lambda_simple_models
 from moto.cloudformation import parsing as cfn_parsing
@@ -386,22 +386,13 @@ def _interpreter_client(**arguments: Any) -> Any:
     since sessions are not thread-safe; the process's default session is left alone)."""
     with _SESSION_LOCK:
         if not _SESSION:
-            import boto3
-            import botocore.session
-            from cpexport.clients.timestamps import with_fast_timestamps
-
-            _SESSION.append(
-                boto3.session.Session(botocore_session=with_fast_timestamps(botocore.session.get_session()))
-            )
+            _SESSION.append(fast_timestamp_session())
         return _SESSION[0].client(**arguments)
 
 
 def _parsed_once(parse: Callable[[str], Any]) -> Any:
     """`parse` remembered by path text (for a caller that only reads through the parsed path: `find`)."""
     return functools.wraps(parse)(functools.lru_cache(maxsize=4096)(parse))
-
-
-_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
 def _aware_datetime(original: Callable[[Any], datetime]) -> Any:
@@ -412,7 +403,7 @@ def _aware_datetime(original: Callable[[Any], datetime]) -> Any:
 
     @functools.wraps(original)
     def parse_to_aware_datetime(value: Any) -> datetime:
-        if isinstance(value, str) and _ISO_TIMESTAMP.fullmatch(value):
+        if isinstance(value, str) and ISO_UTC.fullmatch(value):
             return datetime.fromisoformat(value)
         return original(value)
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
-import botocore.session
 from botocore.config import Config
 
-from cpexport.clients.timestamps import with_fast_timestamps
+from cpexport.clients.timestamps import fast_timestamp_session
 
 _USER_AGENT = "customer-profiles-export"
 
@@ -29,8 +27,7 @@ def client(service: str, attempts: int = 3) -> Any:
     """
     # total_max_attempts counts the first call; botocore's `max_attempts` would count only retries.
     config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, user_agent_extra=_USER_AGENT)
-    session = boto3.session.Session(botocore_session=with_fast_timestamps(botocore.session.get_session()))
-    return session.client(service, config=config)  # type: ignore[call-overload]
+    return fast_timestamp_session().client(service, config=config)
 
 
 def reset_clients() -> None:

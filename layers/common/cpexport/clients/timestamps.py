@@ -15,7 +15,8 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-_ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+"""A UTC ISO 8601 timestamp as S3 (and moto) write them: whole seconds, up to 6 fraction digits, "Z"."""
 
 
 def fast_timestamp_parser(original: Callable[[Any], datetime]) -> Callable[[Any], datetime]:
@@ -29,18 +30,21 @@ def fast_timestamp_parser(original: Callable[[Any], datetime]) -> Callable[[Any]
 
     @wraps(original)
     def parse_timestamp(value: Any) -> datetime:
-        if isinstance(value, str) and _ISO_UTC.fullmatch(value):
+        if isinstance(value, str) and ISO_UTC.fullmatch(value):
             return datetime.fromisoformat(value[:-1]).replace(tzinfo=zone)
         return original(value)
 
     return parse_timestamp
 
 
-def with_fast_timestamps(botocore_session: Any) -> Any:
-    """`botocore_session`, its clients' response parsers reading timestamps with `fast_timestamp_parser`."""
+def fast_timestamp_session() -> Any:
+    """A new boto3 session whose clients' response parsers read timestamps with `fast_timestamp_parser`."""
+    import boto3
+    import botocore.session
     from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 
-    botocore_session.get_component("response_parser_factory").set_parser_defaults(
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
         timestamp_parser=fast_timestamp_parser(DEFAULT_TIMESTAMP_PARSER)
     )
-    return botocore_session
+    return boto3.session.Session(botocore_session=core)
