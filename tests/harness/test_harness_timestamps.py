@@ -10,33 +10,19 @@ do (`cpexport.clients.timestamps`, tested in tests/unit/test_client_timestamps.p
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from botocore.utils import parse_to_aware_datetime
 from hypothesis import given
-from hypothesis import strategies as st
 from moto.core.serialize import TimestampSerializer
 
 from local.harness.moto_patches import _aware_datetime, _interpreter_client
+from tests.timestamp_cases import moments, renderings
 
 FAST = _aware_datetime(parse_to_aware_datetime)
 FORMATS = ("iso8601", "iso8601_zeroed", "rfc822", "unixtimestamp")
-
-zones = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))])
-moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=zones)
-
-
-def _renderings(moment: datetime) -> list[str]:
-    utc = moment.astimezone(UTC)
-    return [
-        moment.isoformat(),  # +HH:MM, microseconds when there are some
-        utc.strftime("%Y-%m-%dT%H:%M:%S.000Z"),  # moto's S3 LastModified
-        utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        utc.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    ]
 
 
 def _rendered(parse: object, value: object) -> list[object]:
@@ -48,7 +34,7 @@ def _rendered(parse: object, value: object) -> list[object]:
 
 @given(moments)
 def test_every_format_renders_an_iso_string_as_motos_own_parser_did(moment: datetime) -> None:
-    for text in _renderings(moment):
+    for text in renderings(moment):
         assert FAST(text) == parse_to_aware_datetime(text)
         assert FAST(text).utcoffset() == parse_to_aware_datetime(text).utcoffset()
         assert _rendered(FAST, text) == _rendered(parse_to_aware_datetime, text)

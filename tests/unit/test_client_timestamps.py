@@ -9,31 +9,17 @@ zone class, same rendering.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from cpexport.clients import client, reset_clients
 from cpexport.clients.timestamps import fast_timestamp_parser
 from hypothesis import given
-from hypothesis import strategies as st
+
+from tests.timestamp_cases import moments, renderings
 
 FAST = fast_timestamp_parser(DEFAULT_TIMESTAMP_PARSER)
-
-zones = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))])
-moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=zones)
-
-
-def _renderings(moment: datetime) -> list[str]:
-    utc = moment.astimezone(UTC)
-    return [
-        moment.isoformat(),
-        utc.strftime("%Y-%m-%dT%H:%M:%S.000Z"),  # S3's LastModified in a listing
-        utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        utc.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        utc.strftime("%a, %d %b %Y %H:%M:%S GMT"),  # a Last-Modified header
-    ]
 
 
 def _same(text: object) -> None:
@@ -45,7 +31,7 @@ def _same(text: object) -> None:
 
 @given(moments)
 def test_every_rendering_parses_as_botocore_parses_it(moment: datetime) -> None:
-    for text in _renderings(moment):
+    for text in renderings(moment):
         _same(text)
 
 
