@@ -9,7 +9,7 @@ from cpexport.clients.state_table import StateTable
 from cpexport.config import get_settings
 from cpexport.models import PlanInput
 from cpexport.observability import logger, metrics, record_watermark_ages, tracer
-from cpexport.planning import ensure_export_catalog, plan_exports
+from cpexport.planning import ensure_export_catalog, missing_current_tables, plan_exports
 
 
 @logger.inject_lambda_context(correlation_id_path="executionArn", clear_state=True)
@@ -23,9 +23,9 @@ def lambda_handler(event: PlanInput, context: LambdaContext) -> dict[str, Any]:
         logger.warning("request rejected", extra={"reason": plan.rejection.message})
         return plan.to_wire()
     # Never for a rejected request (nothing changes then); a failure here alerts through NotifyBroken.
-    changed = {
-        name: done for name, done in ensure_export_catalog(settings, GlueCatalog()).items() if done != "unchanged"
-    }
+    catalog = GlueCatalog()
+    changed = {name: done for name, done in ensure_export_catalog(settings, catalog).items() if done != "unchanged"}
+    plan = plan.model_copy(update={"create_tables": missing_current_tables(settings, catalog)})
     record_watermark_ages(plan, settings.stack_name)
     logger.info(
         "planned", extra={"exports": len(plan.exports), "skipped": len(plan.skipped), "catalog_changes": changed}

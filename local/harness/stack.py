@@ -29,6 +29,8 @@ from local.iam.principals import Credentials
 
 LOG = logging.getLogger("local.harness")
 HOST = "127.0.0.1"
+# The schedule `fire_schedule()` fires when none is named: the template's export tick (SAM: state machine + event name).
+DEFAULT_SCHEDULE = "ExportStateMachineSchedule"
 
 __all__ = ["DeliveryFailed", "DeployedStack", "OfflineStack", "PutEventsResult", "StackResource"]
 
@@ -160,6 +162,9 @@ class DeployedStack:
         rules = self._scheduled_rules()
         if logical_id is None:
             candidates = sorted([*schedules, *rules])
+            # The template's export tick is the default; its reconcile schedule is named when meant.
+            if DEFAULT_SCHEDULE in candidates:
+                candidates = [DEFAULT_SCHEDULE]
             if len(candidates) != 1:
                 raise ValueError(f"Name the schedule to fire: {candidates}")
             logical_id = candidates[0]

@@ -41,7 +41,7 @@ def test_sam_validate_lint_passes():
 
 
 def test_the_schedule_sends_its_scheduled_time_with_retries_and_a_dead_letter_queue(resources):
-    (schedule,) = of_type(resources, "AWS::Scheduler::Schedule").values()
+    schedule = of_type(resources, "AWS::Scheduler::Schedule")["ExportStateMachineSchedule"]
     props = schedule["Properties"]
     assert json.loads(props["Target"]["Input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
     assert props["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
@@ -49,6 +49,14 @@ def test_the_schedule_sends_its_scheduled_time_with_retries_and_a_dead_letter_qu
     assert props["ScheduleExpressionTimezone"] == {"Ref": "ScheduleTimezone"}
     assert props["State"] == {"Ref": "ScheduleState"}
     assert "Fn::If" in props["FlexibleTimeWindow"]
+
+
+def test_the_reconcile_schedule_asks_for_a_full_export_and_is_off_at_zero_days(resources):
+    schedule = of_type(resources, "AWS::Scheduler::Schedule")["ExportStateMachineReconcile"]
+    props = schedule["Properties"]
+    assert json.loads(props["Target"]["Input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>", "reconcile": True}
+    assert props["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
+    assert props["State"] == {"Fn::If": ["ReconcileOnSchedule", {"Ref": "ScheduleState"}, "DISABLED"]}
 
 
 def test_export_requests_match_the_documented_detail_type_on_the_configured_bus(resources):

@@ -166,11 +166,13 @@ def test_every_rule_dead_letter_queue_lets_exactly_its_rule_send(shop):
         assert allowed[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": shop.arn(rule)}}
 
 
-def test_the_schedule_dead_letters_through_its_own_role(shop):
-    (schedule,) = shop.of_type("AWS::Scheduler::Schedule")
-    target = shop.properties(schedule)["Target"]
-    role = next(name for name in shop.of_type("AWS::IAM::Role") if shop.arn(name) == target["RoleArn"])
-    assert grants(role_statements(shop, role), "sqs:SendMessage", target["DeadLetterConfig"]["Arn"])
+def test_each_schedule_dead_letters_through_its_own_role(shop):
+    schedules = shop.of_type("AWS::Scheduler::Schedule")
+    assert len(schedules) == 2  # the export tick and the reconcile
+    for schedule in schedules:
+        target = shop.properties(schedule)["Target"]
+        role = next(name for name in shop.of_type("AWS::IAM::Role") if shop.arn(name) == target["RoleArn"])
+        assert grants(role_statements(shop, role), "sqs:SendMessage", target["DeadLetterConfig"]["Arn"])
 
 
 def test_the_notification_key_lets_only_this_accounts_alarms_in(shop):

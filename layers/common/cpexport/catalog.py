@@ -35,6 +35,8 @@ OBJECT_TYPE = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 GLUE_NAME_LIMIT = 255
 TABLE_SUFFIX = "_versions"
 VIEW_SUFFIX = "_current"
+STATE_SUFFIX = "_state"
+DELETED_SUFFIX = "_deleted"
 # Stack-wide views: they end in neither suffix, so no object type's table or view can take their names.
 VERSIONS_BY_TYPE = "versions_by_type"
 CURRENT_BY_TYPE = "current_by_type"
@@ -141,6 +143,16 @@ def table_name(object_type: str) -> str:
 def view_name(object_type: str) -> str:
     """The current-state view of an object type, e.g. `profile_current`."""
     return _fitted(object_type_stem(object_type) + VIEW_SUFFIX, object_type)
+
+
+def state_table_name(object_type: str) -> str:
+    """The Iceberg table of an object type's live objects, e.g. `profile_state` (see `current_state`)."""
+    return _fitted(object_type_stem(object_type) + STATE_SUFFIX, object_type)
+
+
+def deleted_table_name(object_type: str) -> str:
+    """The Iceberg table of the objects reconciles found deleted, e.g. `profile_deleted`."""
+    return _fitted(object_type_stem(object_type) + DELETED_SUFFIX, object_type)
 
 
 def is_standard(object_type: str) -> bool:
@@ -533,8 +545,9 @@ def _versions_by_type_sql(database: str, object_types: Sequence[str]) -> str:
 
 
 def _current_by_type_sql(database: str, object_types: Sequence[str]) -> str:
+    # The live objects: the current-state tables, which reconciles keep free of deleted objects.
     return "\nUNION ALL\n".join(
-        f"SELECT '{object_type}' AS object_type, domain, id, lastupdated FROM {database}.{view_name(object_type)}"  # nosec B608
+        f"SELECT '{object_type}' AS object_type, domain, id, lastupdated FROM {database}.{state_table_name(object_type)}"  # nosec B608
         for object_type in object_types
     )
 

@@ -45,6 +45,7 @@ from cpexport.catalog import ExportPartition, database_name
 from cpexport.clients.s3 import ExportedFile
 from cpexport.clients.state_table import JobState, RunRecorded, StateTable
 from cpexport.config import Settings
+from cpexport.current_state import update_for_export
 from cpexport.errors import ExportFilesUnsettled, WatermarkConflict
 from cpexport.models import (
     BatchCount,
@@ -451,9 +452,20 @@ def _record_success(
         watermark=watermark,
         duration_seconds=int((now - export.requested_at).total_seconds()),
         backfill=export.backfill,
+        reconcile=export.reconcile,
         database=catalogued.database,
         table=catalogued.table,
         partitions=catalogued.partitions,
+        current_state=update_for_export(
+            catalogued.database,
+            export.object_type,
+            export.domain_name,
+            catalogued.partitions,
+            reconcile=export.reconcile,
+            window_end=export.window.end,
+            requested_at=export.requested_at,
+            request_key=export.request_key,
+        ),
         message=_superseded(recorded),
         **_reporting(recorded, export.execution_arn),
     )

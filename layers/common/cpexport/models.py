@@ -163,6 +163,8 @@ class ExportRequest(Contract):
     start_time: UtcDatetime | None = None
     end_time: UtcDatetime | None = None
     correlation_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    # A full export per object type (InitialStartTime to the watermark) that finds deleted objects.
+    reconcile: bool = False
 
     @field_validator("object_types")
     @classmethod
@@ -178,6 +180,10 @@ class ExportRequest(Contract):
         if self.start_time and self.end_time and self.start_time >= self.end_time:
             raise ValueError(
                 f"startTime ({render_utc(self.start_time)}) must be before endTime ({render_utc(self.end_time)})"
+            )
+        if self.reconcile and self.start_time is not None:
+            raise ValueError(
+                "reconcile exports from InitialStartTime to the watermark: it takes no startTime or endTime"
             )
         return self
 
@@ -208,6 +214,8 @@ class ExportTask(Contract):
     object_type: ObjectTypeName
     window: ExportWindow
     backfill: bool = False
+    # A reconcile is a backfill of everything up to the watermark whose ids are compared with the current state.
+    reconcile: bool = False
     execution_arn: str
     correlation_id: str
     request_key: str = Field(min_length=1, max_length=300)
@@ -233,7 +241,10 @@ class Rejection(Contract):
 
 
 class PlanOutput(Contract):
-    """The plan: the exports to run (Map items), the skipped ones, and the Map's bound; or a rejection."""
+    """The plan: the exports to run (Map items), the skipped ones, and the Map's bound; or a rejection.
+
+    `createTables` holds the Athena DDL of the current-state tables that do not exist yet.
+    """
 
     exports: list[ExportTask]
     skipped: list[SkippedExport]
@@ -242,6 +253,7 @@ class PlanOutput(Contract):
     execution_arn: str
     max_concurrency: int
     rejection: Rejection | None = None
+    create_tables: list[str] = Field(default_factory=list)
 
 
 class PollState(Contract):
@@ -375,6 +387,38 @@ class CatalogPartition(Contract):
     location: str
 
 
+class CurrentStateStatements(Contract):
+    """The Athena SQL the state machine runs after an indexed export (then drops from the state).
+
+    `merge` brings the export into the state table; a reconcile also records the ids it found
+    deleted (`recordDeleted`), removes them (`applyDeleted`) and says since when the table is exact.
+    """
+
+    merge: str
+    record_deleted: str | None = None
+    apply_deleted: str | None = None
+    exact: str | None = None
+
+
+class CurrentStateUpdate(Contract):
+    """Which current-state table an export goes into and whether it did (`merged`, set by the state
+    machine after Athena's MERGE succeeded; `error` when it failed for good).
+
+    `exactAsOf` is the reconcile's cutoff: the table's rows of this domain are exact as of then.
+    """
+
+    model_config = LENIENT
+
+    database: str
+    table: str
+    deleted_table: str
+    merged: bool = False
+    reconcile: bool = False
+    exact_as_of: UtcDatetime | None = None
+    statements: CurrentStateStatements | None = None
+    error: ErrorInfo | None = None
+
+
 class ExportResult(Contract):
     """The outcome of one export: what a Map iteration returns and what on-call reads.
 
@@ -401,6 +445,8 @@ class ExportResult(Contract):
     database: str | None = None
     table: str | None = None
     partitions: list[CatalogPartition] = Field(default_factory=list)
+    reconcile: bool = False
+    current_state: CurrentStateUpdate | None = None
 
 
 class ErrorInfo(Contract):

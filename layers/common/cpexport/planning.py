@@ -17,8 +17,16 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from cpexport.catalog import CatalogPlan, catalog_plan, database_name, exports_root_location
+from cpexport.catalog import (
+    CatalogPlan,
+    catalog_plan,
+    database_name,
+    deleted_table_name,
+    exports_root_location,
+    state_table_name,
+)
 from cpexport.config import Settings
+from cpexport.current_state import create_statements
 from cpexport.errors import InvalidExportRequest
 from cpexport.models import (
     DOMAIN_NAME_PATTERN,
@@ -46,6 +54,22 @@ class WatermarkReader(Protocol):
 
 class CatalogWriter(Protocol):
     def ensure_catalog(self, plan: CatalogPlan) -> dict[str, str]: ...
+
+
+class CatalogReader(Protocol):
+    def has_table(self, database: str, name: str) -> bool: ...
+
+
+def missing_current_tables(settings: Settings, catalog: CatalogReader) -> list[str]:
+    """The `CREATE TABLE IF NOT EXISTS` of every configured object type's current-state tables not in
+    the catalog yet (the state machine runs them through Athena before any export is merged)."""
+    database = database_name(settings.stack_name)
+    statements = []
+    for object_type in settings.object_types:
+        names = (state_table_name(object_type), deleted_table_name(object_type))
+        ddl = create_statements(database, object_type, settings.export_bucket_name, settings.export_prefix)
+        statements += [sql for name, sql in zip(names, ddl, strict=True) if not catalog.has_table(database, name)]
+    return statements
 
 
 def ensure_export_catalog(settings: Settings, catalog: CatalogWriter) -> dict[str, str]:
@@ -88,9 +112,13 @@ def parse_request(raw: Any) -> ExportRequest:
 
 
 def request_key(request: ExportRequest, execution_name: str) -> str:
-    """What makes two executions the same request: a tick's time, a sender's correlation id, or nothing."""
+    """What makes two executions the same request: a tick's time, a sender's correlation id, or nothing.
+
+    A reconcile tick is another request than the export tick of the same moment.
+    """
+    kind = "reconcile-scheduled" if request.reconcile else "scheduled"
     if request.scheduled_time is not None and request.correlation_id is None:
-        return f"scheduled:{render_utc(request.scheduled_time)}"
+        return f"{kind}:{render_utc(request.scheduled_time)}"
     if request.correlation_id is not None:
         return f"correlation:{request.correlation_id}"
     return f"execution:{execution_name}"
@@ -177,6 +205,19 @@ def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, exe
             if backfill is not None:
                 window: ExportWindow | None = backfill
                 watermark = None
+            elif request.reconcile:
+                watermark = state.get_watermark(domain_name, object_type)
+                window = _reconcile_window(watermark, settings)
+                if window is None:
+                    skipped.append(
+                        SkippedExport(
+                            domain_name=domain_name,
+                            object_type=object_type,
+                            reason="nothing to reconcile: no export has moved the watermark past InitialStartTime yet",
+                            watermark=watermark,
+                        )
+                    )
+                    continue
             else:
                 watermark = state.get_watermark(domain_name, object_type)
                 window = next_window(watermark, settings.initial_start_time, clock, settings.safety_lag_minutes)
@@ -195,7 +236,8 @@ def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, exe
                     domain_name=domain_name,
                     object_type=object_type,
                     window=window,
-                    backfill=backfill is not None,
+                    backfill=backfill is not None or request.reconcile,
+                    reconcile=request.reconcile,
                     execution_arn=plan_input.execution_arn,
                     correlation_id=correlation_id,
                     request_key=key,
@@ -209,6 +251,14 @@ def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, exe
         execution_arn=plan_input.execution_arn,
         max_concurrency=settings.max_concurrent_exports,
     )
+
+
+def _reconcile_window(watermark: datetime | None, settings: Settings) -> ExportWindow | None:
+    """InitialStartTime to the watermark: everything exported so far, as one full export (none before a first export)."""
+    start = truncate_to_second(settings.initial_start_time)
+    if watermark is None or truncate_to_second(watermark) <= start:
+        return None
+    return ExportWindow(start=start, end=truncate_to_second(watermark))
 
 
 def _select(requested: list[str] | None, configured: list[str], field: str, noun: str) -> list[str]:
