@@ -48,12 +48,19 @@ def reported(notify: NotifyInput) -> list[ExportResult]:
     return [result for result in notify.results if result.reported]
 
 
+def current_state_failed(result: ExportResult) -> bool:
+    """An indexed export that its current-state table did not take (Athena failed after every retry)."""
+    return result.current_state is not None and result.current_state.error is not None
+
+
 def overall_status(notify: NotifyInput) -> str:
-    """FAILED when the request was rejected, the run broke, or a reported export did not succeed."""
+    """FAILED when the request was rejected, the run broke, a reported export did not succeed, or an
+    export could not be merged into its current-state table (on-call must catch the table up)."""
     if notify.plan_error is not None or notify.rejection is not None:
         return "FAILED"
     bad = {ExportStatus.FAILED, ExportStatus.TIMED_OUT}
-    return "FAILED" if any(result.status in bad for result in reported(notify)) else "SUCCEEDED"
+    failed = any(result.status in bad or current_state_failed(result) for result in reported(notify))
+    return "FAILED" if failed else "SUCCEEDED"
 
 
 def domains_of(notify: NotifyInput) -> list[str]:
@@ -97,6 +104,7 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
             lines.append(f"    manifest: s3://{bucket}/{result.manifest_key}")
         if result.table:
             lines.append(f"    queryable: table {result.database}.{result.table}, " + _partitions(result))
+        lines += _current_state_lines(result)
         return lines
     if result.backfill:
         stays = "the backfill did not complete; request it again"
@@ -104,6 +112,28 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
         watermark = render_utc(result.watermark) if result.watermark else "unset (initial start)"
         stays = f"the watermark stays at {watermark}; the next run exports this window again"
     return [f"{head}", f"    reason: {result.message or 'unknown'}", f"    {stays}"]
+
+
+def _current_state_lines(result: ExportResult) -> list[str]:
+    update = result.current_state
+    if update is None:
+        return []
+    table = f"{update.database}.{update.table}"
+    if update.error is not None:
+        return [
+            f"    current state: NOT merged into {table} ({update.error.Error}: {update.error.message[:300]})",
+            "    the export itself is indexed and queryable; catch the table up with: "
+            f"cpexport rebuild-current --domain {result.domain_name} --type {result.object_type}",
+        ]
+    if not update.merged:
+        return [f"    current state: {table} not updated (the export had no partition to merge)"]
+    lines = [f"    current state: merged into {table}"]
+    if update.reconcile and update.exact_as_of is not None:
+        lines.append(
+            f"    reconcile: objects it no longer holds were removed (listed in {update.database}.{update.deleted_table}); "
+            f"{result.domain_name} is exact as of {render_utc(update.exact_as_of)}"
+        )
+    return lines
 
 
 def _partitions(result: ExportResult) -> str:
@@ -200,6 +230,16 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
                 "partition": partitions[0] if partitions else None,
                 "partitions": partitions,
             }
+        if result.current_state is not None:
+            update = result.current_state
+            detail["currentState"] = {
+                "table": f"{update.database}.{update.table}",
+                "merged": update.merged,
+                "reconcile": update.reconcile,
+                "exactAsOf": render_utc(update.exact_as_of) if update.exact_as_of else None,
+                "error": update.error.Error if update.error else None,
+            }
+        detail["reconcile"] = result.reconcile
         kind = DETAIL_TYPE_SUCCEEDED if result.status == ExportStatus.SUCCEEDED else DETAIL_TYPE_FAILED
         events.append((kind, detail))
     if notify.rejection is not None or notify.plan_error is not None:
