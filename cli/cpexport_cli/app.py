@@ -19,12 +19,15 @@ from typing import Any, NoReturn, ParamSpec
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 from cpexport.clients.appintegrations import AppIntegrations
+from cpexport.clients.athena import Athena
+from cpexport.clients.glue import GlueCatalog
 from cpexport.clients.state_table import StateTable
 from cpexport.errors import ExportError
 from cpexport.models import render_utc
 from rich.text import Text
 
 from cpexport_cli.connection import AwsOptions, Connection
+from cpexport_cli.current_tables import rebuild_current
 from cpexport_cli.deployment import Deployment, check_selection, find_deployment
 from cpexport_cli.doctor import DEFAULT_DATA_INTEGRATION_QUOTA, Doctor, Verdict
 from cpexport_cli.errors import CliError, DeploymentNotFound, ExitCode, InvalidInput, ServiceUnreachable
@@ -306,7 +309,8 @@ def _start(kind: str, request: dict[str, Any], wait: bool, poll_seconds: float, 
     if not run.json:
         lines = [f"Planned {len(plan.exports)} export(s) with clock {render_utc(plan.clock)}:"]
         lines += [
-            f"  - {t.domain_name}/{t.object_type}: {describe_window(t.window)}" + (" (backfill)" if t.backfill else "")
+            f"  - {t.domain_name}/{t.object_type}: {describe_window(t.window)}"
+            + (" (reconcile)" if t.reconcile else " (backfill)" if t.backfill else "")
             for t in plan.exports
         ]
         lines += [f"  - {s.domain_name}/{s.object_type}: skipped, {s.reason}" for s in plan.skipped]
@@ -402,6 +406,85 @@ def backfill(
     if correlation_id:
         request["correlationId"] = correlation_id
     return _start("backfill", request, wait, poll_seconds, timeout)
+
+
+@cli.command()
+@click.option("--domain", help="Only this domain (default: every configured domain).")
+@click.option("--type", "object_types", multiple=True, help="Only this object type (repeatable).")
+@click.option("--correlation-id", help="Echoed in notifications, result events and the run index.")
+@_wait_options
+@shared_options
+@reported
+def reconcile(
+    domain: str | None,
+    object_types: tuple[str, ...],
+    correlation_id: str | None,
+    wait: bool,
+    poll_seconds: float,
+    timeout: float | None,
+) -> int:
+    """Full export (InitialStartTime to each watermark) that removes deleted and merged-away objects from the
+    current-state tables; never moves a watermark. The ReconcileIntervalDays schedule runs the same."""
+    request: dict[str, Any] = {"reconcile": True}
+    if domain:
+        request["domainName"] = domain
+    if object_types:
+        request["objectTypes"] = list(object_types)
+    if correlation_id:
+        request["correlationId"] = correlation_id
+    return _start("reconcile", request, wait, poll_seconds, timeout)
+
+
+@cli.command(name="rebuild-current")
+@click.option("--domain", required=True, help="The domain.")
+@click.option("--type", "object_types", multiple=True, required=True, help="The object type (repeatable).")
+@click.option("--rebuild", is_flag=True, help="Forget the domain's rows first, then merge every export again.")
+@shared_options
+@reported
+def rebuild_current_command(domain: str, object_types: tuple[str, ...], rebuild: bool) -> int:
+    """Catch a current-state table up with every indexed export (after a merge failed), or rebuild it.
+
+    Idempotent: every export the run index names is merged again (a merged one changes nothing), then
+    every reconcile's deletions are applied again. Athena runs each statement in the stack's workgroup.
+    """
+    run = invocation()
+    deployment = run.deployment()
+    check_selection(deployment, [domain], list(object_types))
+    settings = deployment.settings()
+    workgroup = deployment.output("AthenaWorkGroupName")
+    reports = []
+    for object_type in object_types:
+        report = rebuild_current(
+            stack_name=deployment.stack_name,
+            bucket=settings.export_bucket_name,
+            export_prefix=settings.export_prefix,
+            workgroup=workgroup,
+            domain_name=domain,
+            object_type=object_type,
+            rebuild=rebuild,
+            state=run.state_table(),
+            catalog=GlueCatalog(run.client("glue")),
+            athena=Athena(run.client("athena")),
+            progress=lambda line: show_lines([line], stderr=True),
+        )
+        reports.append(report)
+    if run.json:
+        emit_json({"stackName": deployment.stack_name, "tables": [report.to_json() for report in reports]})
+        return ExitCode.OK
+    lines = []
+    for report in reports:
+        lines.append(
+            f"{report.table} ({report.domain_name}/{report.object_type}): {report.exports_merged} export(s) merged"
+            + (" after forgetting the domain's rows" if report.rebuilt else "")
+            + f", {report.objects} live objects"
+        )
+        if report.expired:
+            lines.append(
+                f"  {len(report.expired)} export(s) expired by raw retention could not be merged again "
+                "(what the table took from them stays)"
+            )
+    show_lines(lines)
+    return ExitCode.OK
 
 
 @cli.command(name="release-lease")

@@ -237,15 +237,16 @@ def record_deleted_statement(
     )
 
 
-def apply_deleted_statement(database: str, object_type: str, domain_name: str, label: str) -> str:
-    """`MERGE INTO {stem}_state ... DELETE`: the ids a reconcile recorded leave the state table, unless a
-    newer version arrived meanwhile (idempotent)."""
+def apply_deleted_statement(database: str, object_type: str, domain_name: str, label: str | None) -> str:
+    """`MERGE INTO {stem}_state ... DELETE`: the ids a reconcile recorded (every reconcile's when `label` is
+    None: a rebuild) leave the state table, unless a newer version arrived meanwhile (idempotent)."""
     state, deleted = state_table_name(object_type), deleted_table_name(object_type)
+    which = "" if label is None else f" AND deleted_by = {_literal(label)}"
     return (
         f"MERGE INTO {database}.{state} AS t\n"  # nosec B608
         "USING (\n"
         f"  SELECT domain, id, max(lastupdated) AS lastupdated FROM {database}.{deleted}\n"
-        f"  WHERE domain = {_literal(_domain(domain_name))} AND deleted_by = {_literal(label)}\n"
+        f"  WHERE domain = {_literal(_domain(domain_name))}{which}\n"
         "  GROUP BY domain, id\n"
         ") AS s\n"
         "ON t.domain = s.domain AND t.id = s.id\n"
@@ -259,6 +260,28 @@ def exact_statement(database: str, object_type: str, domain_name: str, cutoff: d
         f"ALTER TABLE {database}.{state_table_name(object_type)} "
         f"SET TBLPROPERTIES ({_literal(exact_property(domain_name))}={_literal(render_utc(cutoff))})"
     )
+
+
+def clear_statement(database: str, object_type: str, domain_name: str) -> str:
+    """Forget a domain's rows of the state table (a rebuild merges every export again afterwards)."""
+    return f"DELETE FROM {database}.{state_table_name(object_type)} WHERE domain = {_literal(_domain(domain_name))}"  # nosec B608
+
+
+def count_statement(database: str, object_type: str, domain_name: str) -> str:
+    """How many live objects of a domain the state table holds."""
+    return (
+        f"SELECT count(*) AS objects FROM {database}.{state_table_name(object_type)} "  # nosec B608
+        f"WHERE domain = {_literal(_domain(domain_name))}"
+    )
+
+
+def partition_ref_of(name: str) -> PartitionRef:
+    """The values of a Hive partition name `domain=.../window_start=.../...` (as run records keep it)."""
+    pairs = [part.split("=", 1) for part in name.split("/")]
+    keys = tuple(key for key, _ in pairs)
+    if keys != PARTITION_KEY_NAMES:
+        raise ValueError(f"not an export partition name: {name!r}")
+    return PartitionRef(tuple(value for _, value in pairs))
 
 
 def optimize_statement(database: str, table: str) -> str:
