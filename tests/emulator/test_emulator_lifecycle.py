@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from local.emulator import EmulatorControl, EmulatorControlError
+from local.emulator.lifecycle import Deletion, LifecyclePlan, Merge, auto_merges, duplicate_groups, plan_lifecycle
+from local.emulator.profiles import delete_objects, merge_profiles
+from local.emulator.synthetic import generate
+from local.soak.world import World, WorldDisagreement, epoch_ms
 from tests.emulator.emulator_helpers import DAY_MS, DOMAIN, create_export, now_ms, on_demand
 
 
@@ -217,3 +223,110 @@ def test_live_objects_need_a_domain_and_an_object_type(ctl: EmulatorControl) -> 
     with pytest.raises(EmulatorControlError) as err:
         ctl._call("GET", "objects?domainName=" + DOMAIN)
     assert err.value.status == 400 and "objectType" in err.value.message
+
+
+# ----------------------------------------------------------------- the lifecycle generator and the soak's World
+
+
+def test_synthetic_profiles_can_be_duplicates_and_otherwise_stay_as_they_were() -> None:
+    # Given the same profiles drawn without and with duplicates
+    plain = generate("_profile", 60, 0, DAY_MS, seed=7)
+    with_duplicates = generate("_profile", 60, 0, DAY_MS, seed=7, duplicate_rate=0.3)
+
+    # Then ids and times are the same, and some profiles now share an e-mail or a phone with another
+    assert [(p["id"], p["lastUpdated"]) for p in with_duplicates] == [(p["id"], p["lastUpdated"]) for p in plain]
+    assert duplicate_groups(plain) == []
+    groups = duplicate_groups(with_duplicates)
+    assert groups and sum(len(g) for g in groups) >= 10
+    # A new batch can duplicate people already known
+    known = generate("_profile", 5, 0, DAY_MS, seed=1)
+    later = generate("_profile", 20, DAY_MS, 2 * DAY_MS, seed=2, duplicate_rate=1.0, duplicates_of=known)
+    assert any(p["EmailAddress"] in {k["EmailAddress"] for k in known} for p in later)
+
+
+def test_an_auto_merge_keeps_the_most_recent_profile_of_each_person() -> None:
+    profiles = [
+        profile("a", 3, EmailAddress="x@example.com"),
+        profile("b", 9, EmailAddress="x@example.com", PhoneNumber="+1"),
+        profile("c", 1, PhoneNumber="+1"),  # the same person as b by phone, so as a by e-mail
+        profile("d", 5, EmailAddress="y@example.com"),
+    ]
+    assert duplicate_groups(profiles) == [["a", "b", "c"]]
+    assert auto_merges(profiles) == [Merge("b", ("a", "c"))]
+
+
+def test_a_lifecycle_plan_is_repeatable_and_each_step_finds_what_it_names() -> None:
+    # Given a domain's live objects with duplicates
+    profiles = generate("_profile", 40, 0, DAY_MS, seed=3, duplicate_rate=0.25)
+    ids = [p["id"] for p in profiles]
+    live = {
+        "_profile": profiles,
+        "_order": generate("_order", 30, 0, DAY_MS, seed=4, profile_ids=ids),
+        "_asset": generate("_asset", 30, 0, DAY_MS, seed=5, profile_ids=ids),
+    }
+    for seed in range(30):
+        # When a plan is drawn twice from the same seed
+        plan = plan_lifecycle(random.Random(seed), live, DAY_MS, auto_merge=True, profile_deletion_probability=0.5)
+        assert plan == plan_lifecycle(random.Random(seed), live, DAY_MS, auto_merge=True,
+                                      profile_deletion_probability=0.5)  # fmt: skip
+
+        # Then applying it, step by step, never names an object already gone
+        objects = {t: {o["id"]: dict(o) for o in objs} for t, objs in live.items()}
+        for deletion in plan.deletions:
+            delete_objects(objects, deletion.object_type, list(deletion.ids))
+        for merge in plan.merges:
+            merge_profiles(objects, merge.main_profile_id, list(merge.profile_ids_to_merge), DAY_MS,
+                           moved_objects_updated=True)  # fmt: skip
+        assert plan.merges and duplicate_groups(objects["_profile"].values()) == []
+
+
+@pytest.mark.parametrize("moved_objects_updated", [True, False])
+def test_the_world_and_the_emulator_agree_after_a_lifecycle_and_a_full_export_shows_it(
+    client: Any, ctl: EmulatorControl, s3: Any, bucket: str, kms_key_arn: str, moved_objects_updated: bool
+) -> None:
+    # Given a World of a few days with duplicate profiles, and the emulator holding it
+    ctl.configure(merge_updates_last_updated=moved_objects_updated)
+    world = World(DOMAIN, ("_profile", "_asset", "_order"), duplicate_profile_rate=0.3, link_to_profiles=True)
+    day0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=6)
+    rng = random.Random(11)
+    for day in range(3):
+        world.change(ctl, day0 + timedelta(days=day), rng)
+    before = {t: {o["id"]: o for o in world.live(t)} for t in world.object_types}
+
+    # When a weekly lifecycle (deletions and the auto-merge) is applied to both
+    at = day0 + timedelta(days=3, hours=1)
+    plan = world.lifecycle(ctl, at, rng, auto_merge=True)
+
+    # Then something happened, and the World and the emulator hold the same objects
+    assert plan.deletions and plan.merges
+    for object_type in world.object_types:
+        assert world.live(object_type) == ctl.objects(DOMAIN, object_type), object_type
+    # Deleted and merged-away ids left the World; moved orders point at main profiles, timed per the knob
+    gone = {i for d in plan.deletions if d.object_type == "_order" for i in d.ids}
+    assert gone and not gone & set(world.objects["_order"])
+    merged_away = {i for m in plan.merges for i in m.profile_ids_to_merge}
+    assert not merged_away & set(world.objects["_profile"])
+    moved = [o for i, o in world.objects["_order"].items() if before["_order"][i]["object"]["ProfileId"] in merged_away]
+    assert moved and all(o["ProfileId"] in world.objects["_profile"] for o in moved)
+    at_ms = epoch_ms(at)
+    assert all((o["lastUpdated"] == at_ms) == moved_objects_updated for o in moved)
+
+    # And a full export of the orders holds exactly the World's live orders
+    start = epoch_ms(day0)
+    create_export(client, kms_key_arn, f"s3://{bucket}", name="di-order", object_type="_order",
+                  execution=on_demand(start, at_ms + 1))  # fmt: skip
+    records = exported(ctl, s3, bucket, "di-order")
+    assert sorted(r["id"] for r in records) == sorted(world.objects["_order"])
+    assert {r["id"]: r for r in records} == world.objects["_order"]
+
+
+def test_the_world_refuses_to_go_on_when_the_emulator_did_something_else(ctl: EmulatorControl) -> None:
+    # Given a World that does not know the domain's _case objects, which reference its profile
+    world = World(DOMAIN, ("_profile",))
+    world.objects["_profile"]["p1"] = profile("p1", 1)
+    ctl.seed(DOMAIN, "_profile", [profile("p1", 1)])
+    ctl.seed(DOMAIN, "_case", [owned("c1", "p1", 1)])
+
+    # When it deletes the profile, Then the emulator's cascade to c1 is reported as a disagreement
+    with pytest.raises(WorldDisagreement, match="c1"):
+        world.apply_lifecycle(ctl, LifecyclePlan(at_ms=2, deletions=[Deletion("_profile", ("p1",))]))
