@@ -7,8 +7,8 @@ a refused request leaves the objects as they were.
 
 Modelled (Customer Profiles API Reference, ``DeleteProfileObject``, ``DeleteProfile``, ``MergeProfiles``):
 - deleting objects of a type removes them; deleting a ``_profile`` also removes every object of the
-  domain's other types whose ``ProfileId`` names it (DeleteProfile deletes "the profile and all data
-  pertaining to it"; the emulator reads that as its objects going too);
+  domain's other types whose ``ProfileId`` names it (DeleteProfile "Deletes the standard customer
+  profile and all data pertaining to the profile"; the emulator reads that as its objects going too);
 - merging moves every object of the merged profiles to the main one (``ProfileId`` rewritten), unions
   the standard fields into the main profile (the main profile's value wins) and deletes the merged
   profiles at the end.
@@ -24,7 +24,7 @@ from local.emulator.errors import InvalidRequestError, ResourceNotFoundError
 
 PROFILE_TYPE = "_profile"
 PROFILE_REFERENCE = "ProfileId"  # the field by which _asset, _order, _case (see synthetic.py) name their profile
-MAX_PROFILES_TO_MERGE = 20  # MergeProfiles: ProfileIdsToBeMerged holds 1-20 ids
+MAX_PROFILES_TO_MERGE = 20  # botocore's customer-profiles model: ProfileIdsToBeMerged holds 1-20 ids
 # Fields that identify or time an object rather than describe the customer: never taken from a merged profile.
 _IDENTITY_FIELDS = frozenset({"id", "lastUpdated", PROFILE_REFERENCE})
 # A map of independent custom attributes: merged key by key rather than taken whole.

@@ -330,3 +330,22 @@ def test_the_world_refuses_to_go_on_when_the_emulator_did_something_else(ctl: Em
     # When it deletes the profile, Then the emulator's cascade to c1 is reported as a disagreement
     with pytest.raises(WorldDisagreement, match="c1"):
         world.apply_lifecycle(ctl, LifecyclePlan(at_ms=2, deletions=[Deletion("_profile", ("p1",))]))
+
+
+def test_a_job_already_running_still_writes_what_it_selected(
+    client: Any, ctl: EmulatorControl, s3: Any, bucket: str, kms_key_arn: str
+) -> None:
+    # Given an export job that selected an order and is still running
+    ctl.configure(job_duration_seconds=20.0)  # 1 s at the tests' time scale: its one file is due after 0.5 s
+    start = now_ms() - 3 * DAY_MS
+    ctl.seed(DOMAIN, "_order", [owned("o1", "p1", start)])
+    create_export(client, kms_key_arn, f"s3://{bucket}", name="di-order", object_type="_order",
+                  execution=on_demand(start, start + DAY_MS))  # fmt: skip
+
+    # When the order is deleted before the job writes its file
+    ctl.delete(DOMAIN, "_order", ["o1"])
+    assert ctl.jobs()[0]["files"] == []
+
+    # Then the running job still writes it: its selection was made when it started
+    assert [r["id"] for r in exported(ctl, s3, bucket, "di-order")] == ["o1"]
+    assert ctl.objects(DOMAIN, "_order") == []
