@@ -5,7 +5,8 @@ Where a change belongs:
 - ``jobs.py``: what an export job selects, writes and when;
 - ``faults.py``: injected faults, eventually consistent views, quotas;
 - ``state.py``: the records and the lock the three share;
-- ``config.py``: the knobs (each declared once).
+- ``config.py``: the knobs (each declared once);
+- ``profiles.py``: what Customer Profiles does to a domain's objects (delete, merge).
 
 Every public method is thread-safe.
 """
@@ -25,9 +26,28 @@ from local.emulator.errors import InvalidRequestError
 from local.emulator.faults import FaultModel
 from local.emulator.jobs import JobRunner
 from local.emulator.operations import DOMAIN_NAME, OBJECT_TYPE_NAME, Operations
+from local.emulator.profiles import DomainObjects, delete_objects, live_objects, merge_profiles
 from local.emulator.state import EmulatorState, S3ClientFactory
 
 MAX_OBJECT_BYTES = 250 * 1024  # Customer Profiles quota: one object is at most 250 KB of JSON.
+
+
+def _require_object(body: Any, shape: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidRequestError(f"body must be a JSON object {shape}")
+    return body
+
+
+def _domain_name(domain: Any) -> str:
+    if not isinstance(domain, str) or not DOMAIN_NAME.match(domain):
+        raise InvalidRequestError(f"domainName must be 1-64 of a-z, A-Z, 0-9, _ and - (got {domain!r})")
+    return domain
+
+
+def _object_type_name(object_type: Any) -> str:
+    if not isinstance(object_type, str) or not OBJECT_TYPE_NAME.match(object_type):
+        raise InvalidRequestError(f"objectType must be an object type name such as _profile (got {object_type!r})")
+    return object_type
 
 
 class Backend:
@@ -120,11 +140,9 @@ class Backend:
         """Upsert Customer Profiles objects by id; ``body`` is ``{"domainName", "objectType", "objects"}``."""
         if not isinstance(body, dict):
             raise InvalidRequestError("body must be a JSON object with domainName, objectType and objects")
-        domain, object_type, objects = body.get("domainName"), body.get("objectType"), body.get("objects")
-        if not isinstance(domain, str) or not DOMAIN_NAME.match(domain):
-            raise InvalidRequestError(f"domainName must be 1-64 of a-z, A-Z, 0-9, _ and - (got {domain!r})")
-        if not isinstance(object_type, str) or not OBJECT_TYPE_NAME.match(object_type):
-            raise InvalidRequestError(f"objectType must be an object type name such as _profile (got {object_type!r})")
+        domain = _domain_name(body.get("domainName"))
+        object_type = _object_type_name(body.get("objectType"))
+        objects = body.get("objects")
         if not isinstance(objects, list):
             raise InvalidRequestError("objects must be a list of JSON objects")
         checked: list[dict[str, Any]] = []
@@ -151,6 +169,59 @@ class Backend:
             for obj in checked:
                 store[obj["id"]] = json.loads(json.dumps(obj))
             return {"domainName": domain, "objectType": object_type, "upserted": len(checked), "total": len(store)}
+
+    def _domain_objects(self, domain: str) -> DomainObjects:
+        """The domain's stores by object type: the state's own dicts (caller holds the lock)."""
+        return {t: store for (d, t), store in self._state.objects.items() if d == domain}
+
+    def delete_objects(self, body: Any) -> dict[str, Any]:
+        """Delete objects by id; ``body`` is ``{"domainName", "objectType", "ids"}``.
+
+        DeleteProfileObject; for ``_profile`` DeleteProfile, which also deletes the objects of other
+        types that reference the profile. Answers ``{"domainName", "deleted": {type: [ids]}, "changed": {}}``.
+        Export jobs select when they start, so only jobs started after this call leave the objects out.
+        """
+        request = _require_object(body, '{"domainName", "objectType", "ids": [...]}')
+        domain = _domain_name(request.get("domainName"))
+        object_type = _object_type_name(request.get("objectType"))
+        with self._state.lock:
+            effect = delete_objects(self._domain_objects(domain), object_type, request.get("ids"))
+            return {"domainName": domain, **effect.as_dict()}
+
+    def merge_profiles(self, body: Any) -> dict[str, Any]:
+        """Merge profiles (MergeProfiles); ``body`` is ``{"domainName", "mainProfileId", "profileIdsToBeMerged", "atMs"}``.
+
+        ``atMs`` (epoch ms) is when the merge happens, default the emulator's now. The knob
+        ``merge_updates_last_updated`` decides whether moved objects' ``lastUpdated`` becomes that time.
+        Answers ``{"domainName", "mainProfileId", "atMs", "deleted": {type: [ids]}, "changed": {type: [ids]}}``.
+        """
+        request = _require_object(body, '{"domainName", "mainProfileId", "profileIdsToBeMerged": [...], "atMs"}')
+        domain = _domain_name(request.get("domainName"))
+        at_ms = request.get("atMs")
+        if at_ms is not None and (isinstance(at_ms, bool) or not isinstance(at_ms, int) or at_ms < 0):
+            raise InvalidRequestError(f"atMs must be a non-negative integer of epoch milliseconds (got {at_ms!r})")
+        with self._state.lock:
+            when = at_ms if at_ms is not None else self._state.now_ms()
+            effect = merge_profiles(
+                self._domain_objects(domain),
+                request.get("mainProfileId"),
+                request.get("profileIdsToBeMerged"),
+                when,
+                moved_objects_updated=self._state.config.merge_updates_last_updated,
+            )
+            return {"domainName": domain, "mainProfileId": request["mainProfileId"], "atMs": when, **effect.as_dict()}
+
+    def live_objects(self, domain: Any, object_type: Any) -> dict[str, Any]:
+        """The objects of a domain and type that exist now: ``{"domainName", "objectType", "objects": [...]}``.
+
+        Each entry is ``{"id", "lastUpdated", "object"}`` (sorted by id): what a current-state table
+        built from the exports should converge to.
+        """
+        domain = _domain_name(domain)
+        object_type = _object_type_name(object_type)
+        with self._state.lock:
+            objects = json.loads(json.dumps(live_objects(self._domain_objects(domain), object_type)))
+        return {"domainName": domain, "objectType": object_type, "objects": objects}
 
     def jobs_snapshot(self) -> list[dict[str, Any]]:
         """Every job ever started (since the last reset), oldest first."""

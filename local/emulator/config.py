@@ -297,6 +297,14 @@ class EmulatorConfig(BaseModel):
     random_seed: Annotated[int, Draw.seed()] = Field(
         default=0, description="Seed of every random fault decision (re-seeded whenever it is set)."
     )
+    # Declared last so that drawing it does not shift the draws of the knobs above for a given seed.
+    merge_updates_last_updated: Annotated[bool, Draw.choice(True, False)] = Field(
+        default=True,
+        description="MergeProfiles (POST /_emulator/merge): whether each object moved to the main profile gets "
+        "lastUpdated = the merge time (so the next incremental export shows its new ProfileId); false: it keeps "
+        "its lastUpdated and no incremental export shows the move. AWS does not document which. The main "
+        "profile's lastUpdated becomes the merge time either way (never earlier than it was).",
+    )
 
     @field_validator("access_denied_operations")
     @classmethod

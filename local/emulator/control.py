@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -62,6 +63,38 @@ class EmulatorControl:
         body = {"domainName": domain, "objectType": object_type, "objects": [dict(o) for o in objects]}
         result: dict[str, Any] = self._call("POST", "objects", body)
         return result
+
+    def delete(self, domain: str, object_type: str, ids: Iterable[str]) -> dict[str, Any]:
+        """Delete objects by id (DeleteProfileObject; for ``_profile`` DeleteProfile, with its objects).
+
+        Returns ``{"domainName", "deleted": {object type: [ids]}, "changed": {}}``.
+        """
+        body = {"domainName": domain, "objectType": object_type, "ids": list(ids)}
+        result: dict[str, Any] = self._call("POST", "delete", body)
+        return result
+
+    def merge(
+        self, domain: str, main_profile_id: str, profile_ids_to_merge: Iterable[str], at_ms: int | None = None
+    ) -> dict[str, Any]:
+        """Merge profiles into ``main_profile_id`` (MergeProfiles) at ``at_ms`` (default: the emulator's now).
+
+        Returns ``{"domainName", "mainProfileId", "atMs", "deleted": {type: [ids]}, "changed": {type: [ids]}}``.
+        """
+        body: dict[str, Any] = {
+            "domainName": domain,
+            "mainProfileId": main_profile_id,
+            "profileIdsToBeMerged": list(profile_ids_to_merge),
+        }
+        if at_ms is not None:
+            body["atMs"] = at_ms
+        result: dict[str, Any] = self._call("POST", "merge", body)
+        return result
+
+    def objects(self, domain: str, object_type: str) -> list[dict[str, Any]]:
+        """The live objects of a domain and type, sorted by id: each ``{"id", "lastUpdated", "object"}``."""
+        query = urllib.parse.urlencode({"domainName": domain, "objectType": object_type})
+        objects: list[dict[str, Any]] = self._call("GET", f"objects?{query}")["objects"]
+        return objects
 
     def jobs(self) -> list[dict[str, Any]]:
         """Return every export job since the last reset, oldest first."""

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import threading
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,6 +51,14 @@ def _pydantic_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "config"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)
+
+
+def _single(query: dict[str, list[str]], name: str) -> str | None:
+    """One query parameter's value (None when absent); a repeated parameter is refused rather than guessed."""
+    values = query.get(name, [])
+    if len(values) > 1:
+        raise InvalidRequestError(f"query parameter {name} is given {len(values)} times")
+    return values[0] if values else None
 
 
 def make_s3_client_factory(region: str, endpoint_url: str | None) -> Any:
@@ -137,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw_path, _, raw_query = self.path.partition("?")
         try:
             if raw_path.startswith(CONTROL_PREFIX):
-                self._send(200, self._control(raw_path[len(CONTROL_PREFIX) :].rstrip("/"), body))
+                self._send(200, self._control(raw_path[len(CONTROL_PREFIX) :].rstrip("/"), raw_query, body))
             else:
                 self._send(200, self._api(raw_path, raw_query, body))
         except ApiError as err:
@@ -179,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
 
-    def _control(self, name: str, body: bytes) -> dict[str, Any]:
+    def _control(self, name: str, raw_query: str, body: bytes) -> dict[str, Any]:
         backend = self.server.backend
         method = self.command
         if name == "config" and method == "GET":
@@ -194,6 +203,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise InvalidRequestError(f"Invalid emulator config: {_pydantic_message(exc)}") from None
         if name == "objects" and method == "POST":
             return backend.seed_objects(self._json_body(body))
+        if name == "objects" and method == "GET":
+            query = urllib.parse.parse_qs(raw_query)
+            return backend.live_objects(_single(query, "domainName"), _single(query, "objectType"))
+        if name == "delete" and method == "POST":
+            return backend.delete_objects(self._json_body(body))
+        if name == "merge" and method == "POST":
+            return backend.merge_profiles(self._json_body(body))
         if name == "jobs" and method == "GET":
             return {"jobs": backend.jobs_snapshot()}
         if name == "jobs/finish" and method == "POST":

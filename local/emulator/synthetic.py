@@ -208,11 +208,18 @@ def generate(
     seed: int,
     *,
     profile_ids: Sequence[str] = (),
+    duplicate_rate: float = 0.0,
+    duplicates_of: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Return ``count`` objects of ``object_type`` with unique ``id`` and ``lastUpdated`` in [start_ms, end_ms).
 
     Same arguments, same objects. ``profile_ids`` links assets, orders and cases to existing profiles.
+    ``duplicate_rate``: the share of new profiles that are duplicates of a person already known (one of
+    ``duplicates_of`` or an earlier profile of this batch): same e-mail, phone or both, as identity
+    resolution would match them (see ``lifecycle.duplicate_groups``).
     """
+    if not 0.0 <= duplicate_rate <= 1.0:
+        raise ValueError(f"duplicate_rate must be between 0 and 1 (got {duplicate_rate})")
     if object_type not in _BUILDERS:
         raise ValueError(f"object_type must be one of {OBJECT_TYPES} (got {object_type!r})")
     if count < 0:
@@ -229,7 +236,28 @@ def generate(
             continue
         seen.add(object_id)
         objects.append(build(rng, object_id, rng.randrange(start_ms, end_ms), profile_ids))
+    if object_type == "_profile" and duplicate_rate > 0:
+        _make_duplicates(objects, duplicates_of, duplicate_rate, random.Random(f"duplicates:{seed}"))
     return objects
+
+
+def _make_duplicates(
+    profiles: list[dict[str, Any]], known: Sequence[dict[str, Any]], rate: float, rng: random.Random
+) -> None:
+    """Give a share ``rate`` of ``profiles`` the e-mail and/or phone of a known or earlier profile.
+
+    Its own generator, so that asking for duplicates leaves every other field as it was without them.
+    """
+    for i, duplicate in enumerate(profiles):
+        pool = [*known, *profiles[:i]]
+        if not pool or rng.random() >= rate:
+            continue
+        original = rng.choice(pool)
+        shared = rng.choice((("EmailAddress",), ("PhoneNumber",), ("EmailAddress", "PhoneNumber")))
+        for name in shared:
+            if original.get(name):
+                duplicate[name] = original[name]
+        duplicate["FirstName"], duplicate["LastName"] = original.get("FirstName"), original.get("LastName")
 
 
 def _change(rng: random.Random, obj: dict[str, Any], at_ms: int) -> None:
