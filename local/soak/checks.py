@@ -40,6 +40,15 @@ class Counts:
     alerts_without_a_failure: int = 0
     executions_without_a_verdict: int = 0
     leases_left: int = 0
+    # Current state: deletes and merges in the domain, reconciles, and what the current-state tables hold.
+    deleted: int = 0
+    merged_profiles: int = 0
+    reconciles: int = 0
+    current_checked: int = 0
+    current_stale: int = 0
+    current_extra: int = 0
+    reconcile_inexact: int = 0
+    replay_changed: int = 0
     violations: list[str] = field(default_factory=list)
 
     def add(self, name: str, found: list[str]) -> None:
@@ -59,7 +68,11 @@ class Counts:
             f"duplicate reports {self.duplicate_reports}, unreported {self.unreported}, "
             f"window gaps/overlaps {self.gaps_or_overlaps}, failures without exactly one alert "
             f"{self.failures_without_one_alert}, alerts without a failure {self.alerts_without_a_failure}, "
-            f"executions without a verdict {self.executions_without_a_verdict}, leases left {self.leases_left}"
+            f"executions without a verdict {self.executions_without_a_verdict}, leases left {self.leases_left} | "
+            f"deleted {self.deleted}, merged profiles {self.merged_profiles}, reconciles {self.reconciles}, "
+            f"current rows checked {self.current_checked}: stale {self.current_stale}, "
+            f"extra {self.current_extra}, inexact after a reconcile {self.reconcile_inexact}, "
+            f"changed by a replayed merge {self.replay_changed}"
         )
 
 
@@ -95,6 +108,10 @@ class Invariants:
             for version in sorted(due - exported, key=lambda v: (v.last_updated, v.id))[:20]:
                 found.append(f"{object_type} {version.id}@{version.last_updated} < watermark {watermark}")
         return found, exported_total
+
+    def exported(self, object_type: str) -> set[Version]:
+        """Every version an indexed export's manifest lists."""
+        return self._exported(object_type)
 
     def _exported(self, object_type: str) -> set[Version]:
         exported: set[Version] = set()
@@ -241,6 +258,85 @@ class Invariants:
                 if sort_key.startswith("JOB#") and item["state"]["S"] in ("SUBMITTING", "SUBMITTED"):
                     found.append(f"{object_type}: ledger still says {item['state']['S']} for {sort_key}")
         return found
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A reconcile the current-state table took: its cutoff and when its full export was requested."""
+
+    cutoff_ms: int
+    requested_ms: int
+
+
+@dataclass
+class CurrentStateCheck:
+    """The current-state tables against the domain's live objects and what was exported.
+
+    - every live object that was exported is in its table with its newest exported version (stale);
+    - every id of the table that is not live was deleted, and no reconcile since its deletion could
+      prove it (its row is at or after that reconcile's cutoff, or the reconcile was requested before
+      the deletion) (extra);
+    - right after a reconcile: every live object last updated before its cutoff is in the table with
+      that version, and no deleted object older than the cutoff is (inexact).
+    """
+
+    domain: str
+    deleted_at: dict[str, dict[str, int]] = field(default_factory=dict)  # type -> id -> deletion time (ms)
+    reconciles: dict[str, list[Reconciled]] = field(default_factory=dict)  # type -> reconciles taken
+
+    def record_deletions(self, object_type: str, ids: set[str], at_ms: int) -> None:
+        for object_id in ids:
+            self.deleted_at.setdefault(object_type, {}).setdefault(object_id, at_ms)
+
+    def check(
+        self,
+        object_type: str,
+        table: dict[str, int],
+        live: dict[str, int],
+        exported: set[Version],
+    ) -> tuple[list[str], list[str], int]:
+        newest: dict[str, int] = {}
+        for version in exported:
+            if version.last_updated > newest.get(version.id, -1):
+                newest[version.id] = version.last_updated
+        stale = [
+            f"{object_type} {object_id}: table {table.get(object_id)}, newest exported {newest[object_id]}"
+            for object_id in sorted(live)
+            if object_id in newest and table.get(object_id) != newest[object_id]
+        ]
+        extra = []
+        deleted = self.deleted_at.get(object_type, {})
+        for object_id in sorted(set(table) - set(live)):
+            when = deleted.get(object_id)
+            if when is None:
+                extra.append(f"{object_type} {object_id}@{table[object_id]}: in the table, never existed or deleted")
+                continue
+            proving = [
+                r for r in self.reconciles.get(object_type, []) if r.requested_ms > when and table[object_id] < r.cutoff_ms
+            ]
+            if proving:
+                extra.append(
+                    f"{object_type} {object_id}@{table[object_id]}: deleted at {when}, still there after the reconcile "
+                    f"with cutoff {proving[0].cutoff_ms}"
+                )
+        return stale[:20], extra[:20], len(table)
+
+    def after_reconcile(
+        self, object_type: str, reconciled: Reconciled, table: dict[str, int], live: dict[str, int]
+    ) -> list[str]:
+        self.reconciles.setdefault(object_type, []).append(reconciled)
+        found = [
+            f"{object_type} {object_id}@{last}: live before the cutoff {reconciled.cutoff_ms}, table {table.get(object_id)}"
+            for object_id, last in sorted(live.items())
+            if last < reconciled.cutoff_ms and table.get(object_id) != last
+        ]
+        deleted = self.deleted_at.get(object_type, {})
+        found += [
+            f"{object_type} {object_id}@{table[object_id]}: deleted at {deleted[object_id]}, kept by the reconcile"
+            for object_id in sorted(set(table) - set(live))
+            if object_id in deleted and deleted[object_id] < reconciled.requested_ms and table[object_id] < reconciled.cutoff_ms
+        ]
+        return found[:20]
 
 
 def _ends_later(job: dict[str, Any], other: dict[str, Any]) -> bool:

@@ -18,9 +18,9 @@ from local.harness.firing import DeliveryFailed
 from local.harness.lambda_runtime import CrashAfterSideEffect
 from local.harness.service_faults import ServiceFaultRule
 from local.harness.stack import OfflineStack
-from local.observe import PipelineObserver
-from local.soak.checks import Counts, Invariants
-from local.soak.world import World, day_start
+from local.observe import PipelineObserver, versions
+from local.soak.checks import Counts, CurrentStateCheck, Invariants, Reconciled
+from local.soak.world import World, day_start, epoch_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "soak"
@@ -30,6 +30,9 @@ FUNCTIONS = ("PlanFunction", "StartExportFunction", "CheckExportFunction", "Inde
 REQUESTED = "Customer Profiles Export Requested"
 LOG = logging.getLogger("local.soak")
 SETTLE_SECONDS = 120  # the template's IndexSettleSeconds default
+RECONCILE_SCHEDULE = "ExportStateMachineReconcile"
+# Identity resolution with auto-merging runs weekly; the reconcile schedule follows it a day later.
+AUTO_MERGE_EVERY, RECONCILE_EVERY = (7, 6), (7, 0)
 
 
 @dataclass
@@ -112,7 +115,12 @@ class Soak:
     def __init__(self, stack: OfflineStack, run: SoakRun, day0: datetime) -> None:
         self.stack, self.run, self.day0 = stack, run, day0
         self.rng = random.Random(run.seed)
-        self.world = World(DOMAIN, OBJECT_TYPES)
+        # Duplicate profiles for the weekly auto-merge, and orders that reference profiles, so merges move them.
+        self.world = World(DOMAIN, OBJECT_TYPES, duplicate_profile_rate=0.1, link_to_profiles=True)
+        self.current = CurrentStateCheck(DOMAIN)
+        self.reconcile_events_seen = 0
+        self.day_deleted = 0
+        self.day_merged = 0
         self.control = stack.emulator_control
         self.observer = PipelineObserver(stack, name="soak")
         self.request_keys: dict[str, str] = {}
@@ -132,6 +140,29 @@ class Soak:
             return
         self.request_keys[arn] = f"scheduled:{_iso(moment)}"
         self.pending.append(arn)
+
+    def reconcile(self, moment: datetime) -> None:
+        try:
+            arn = self.stack.fire_schedule(RECONCILE_SCHEDULE, scheduled_time=moment)
+        except DeliveryFailed:
+            return  # dead-lettered: the next week's reconcile proves the same
+        self.request_keys[arn] = f"reconcile-scheduled:{_iso(moment)}"
+        self.pending.append(arn)
+
+    def lifecycle(self, number: int, rng: random.Random) -> list[str]:
+        """Customer Profiles deletes objects any day, and merges duplicate profiles once a week, by itself."""
+        before = {object_type: set(self.world.objects[object_type]) for object_type in OBJECT_TYPES}
+        at = day_start(self.day0, number - 1) + timedelta(hours=12)
+        auto_merge = number % AUTO_MERGE_EVERY[0] == AUTO_MERGE_EVERY[1]
+        plan = self.world.lifecycle(self.control, at, rng, auto_merge=auto_merge)
+        gone = 0
+        for object_type in OBJECT_TYPES:
+            deleted = before[object_type] - set(self.world.objects[object_type])
+            self.current.record_deletions(object_type, deleted, epoch_ms(at))
+            gone += len(deleted)
+        merged = sum(len(merge.profile_ids_to_merge) for merge in plan.merges)
+        self.day_deleted, self.day_merged = gone, merged
+        return [f"{gone} deleted"] + ([f"auto-merge of {merged} profiles"] if auto_merge else [])
 
     def request(self, detail: dict[str, Any], key: str | None) -> None:
         entry = {
@@ -154,6 +185,7 @@ class Soak:
     def day(self, number: int) -> dict[str, Any]:
         rng = self.rng
         changed = self.world.change(self.control, day_start(self.day0, number - 1), rng)
+        lifecycle = self.lifecycle(number, rng)
         drawn = _faults_for_the_day(rng, self.stack)
         self.control.configure(**drawn["emulator"])
         if rng.random() < 0.15:
@@ -161,7 +193,10 @@ class Soak:
             self.stack.fail_next_trigger_starts(rng.randrange(1, 5))
         tick = day_start(self.day0, number)
         self.tick(tick)
-        happened = [f"{changed} changes"]
+        happened = [f"{changed} changes", *lifecycle]
+        if number % RECONCILE_EVERY[0] == RECONCILE_EVERY[1]:
+            self.reconcile(tick)
+            happened.append("reconcile")
         if rng.random() < 0.2:
             self.tick(tick)  # delivered twice while the first runs
             happened.append("tick twice")
@@ -226,6 +261,55 @@ class Soak:
         counts.failures_recorded, counts.alerts = failures, alerts
         counts.add("executions_without_a_verdict", invariants.verdicts(self.finished))
         counts.executions = len(self.finished)
+        self.check_current_state(counts)
+
+    def check_current_state(self, counts: Counts) -> None:
+        """The current-state tables against the domain (see `CurrentStateCheck`), and a merge replayed."""
+        counts.deleted += self.day_deleted
+        counts.merged_profiles += self.day_merged
+        self.day_deleted = self.day_merged = 0
+        tables = {object_type: self.observer.current_table(DOMAIN, object_type) for object_type in OBJECT_TYPES}
+        live = {
+            object_type: {v.id: v.last_updated for v in versions(self.world.current(object_type))}
+            for object_type in OBJECT_TYPES
+        }
+        for event in self.invariants.events[self.reconcile_events_seen :]:
+            detail = event["detail"]
+            state = detail.get("currentState") or {}
+            if not detail.get("reconcile") or not state.get("merged") or not state.get("exactAsOf"):
+                continue
+            reconciled = Reconciled(_ms(state["exactAsOf"]), _ms(detail["partition"]["values"][3]))
+            object_type = detail["objectType"]
+            counts.reconciles += 1
+            counts.add(
+                "reconcile_inexact",
+                self.current.after_reconcile(object_type, reconciled, tables[object_type], live[object_type]),
+            )
+        self.reconcile_events_seen = len(self.invariants.events)
+        for object_type in OBJECT_TYPES:
+            stale, extra, checked = self.current.check(
+                object_type, tables[object_type], live[object_type], self.invariants.exported(object_type)
+            )
+            counts.add("current_stale", stale)
+            counts.add("current_extra", extra)
+            counts.current_checked += checked
+        if self.rng.random() < 0.3:
+            counts.add("replay_changed", self.replay_a_merge())
+
+    def replay_a_merge(self) -> list[str]:
+        """Merge an export the table already took once more: nothing may change."""
+        object_type = self.rng.choice(OBJECT_TYPES)
+        runs = [r for r in self.observer.runs(DOMAIN, object_type) if r.get("status") == "SUCCEEDED" and r.get("partitions")]
+        if not runs:
+            return []
+        run = self.rng.choice(runs)
+        before = self.observer.current_table(DOMAIN, object_type)
+        self.observer.replay_merge(object_type, [p["name"] for p in run["partitions"]])
+        after = self.observer.current_table(DOMAIN, object_type)
+        if before == after:
+            return []
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        return [f"{object_type}: replaying {run['windowStart']}..{run['windowEnd']} changed {changed[:5]}"]
 
     def diagnostics(self, day: dict[str, Any]) -> dict[str, Any]:
         """What a failing schedule left: the day's draws, the service's jobs, the state table, the runs."""
@@ -258,6 +342,9 @@ class Soak:
         for extra in (1, 2):
             self.tick(day_start(self.day0, last + extra))
             self.wait()
+        # A last reconcile without faults: every current-state table must then be exact.
+        self.reconcile(day_start(self.day0, last + 2) + timedelta(hours=1))
+        self.wait()
         self.check(counts)
         counts.add("leases_left", self.invariants.leases(self.stack.client("dynamodb"), self.observer.table))
 
@@ -278,6 +365,10 @@ def _no_faults() -> dict[str, Any]:
         "job_duration_seconds": 60.0,
         "job_duration_by_object_type": {},
     }
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _iso(moment: datetime) -> str:
