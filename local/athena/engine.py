@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +28,8 @@ from local.athena.dialect import ATHENA_MACROS, SESSION_SETTINGS, duckdb_type
 from local.athena.serde import decode, split_lines
 
 PATH_COLUMN = "$path"
+PartitionFilter = Callable[[dict[str, str]], bool]
+"""Whether a partition (partition key -> value) is to be read."""
 
 
 class StaleView(RuntimeError):
@@ -100,9 +102,12 @@ class AthenaStandIn:
             if table.get("TableType") != "VIRTUAL_VIEW":
                 yield from self.partition_files(table)
 
-    def partition_files(self, table: dict[str, Any]) -> Iterator[PartitionFiles]:
-        """Each partition of a table with the (visible) files under its location."""
+    def partition_files(self, table: dict[str, Any], keep: PartitionFilter | None = None) -> Iterator[PartitionFiles]:
+        """Each partition of a table (those `keep` accepts) with the (visible) files under its location."""
+        names = [k["Name"] for k in table.get("PartitionKeys", [])]
         for partition in self._catalog.partitions(self.database, table["Name"]):
+            if keep is not None and not keep(dict(zip(names, partition["Values"], strict=True))):
+                continue
             location = partition["StorageDescriptor"]["Location"]
             bucket, prefix = _split_location(location)
             keys: list[str] = []
@@ -110,14 +115,22 @@ class AthenaStandIn:
                 keys.extend(item["Key"] for item in page.get("Contents", []) if not _is_hidden(item["Key"]))
             yield PartitionFiles(table["Name"], list(partition["Values"]), location, sorted(keys))
 
-    def _load_table(self, table: dict[str, Any]) -> None:
+    def load_table(self, table: dict[str, Any], keep: PartitionFilter | None = None) -> None:
+        """Read one Hive table of the catalog (only the partitions `keep` accepts) into DuckDB."""
+        self._load_table(table, keep)
+
+    def create_views(self, views: list[dict[str, Any]]) -> None:
+        """Create these catalog views (in any order: a view may read another) and check their columns."""
+        self._create_views(views)
+
+    def _load_table(self, table: dict[str, Any], keep: PartitionFilter | None = None) -> None:
         name = table["Name"]
         descriptor = table["StorageDescriptor"]
         serde = descriptor["SerdeInfo"]["SerializationLibrary"]
         columns = [(c["Name"], parse_hive_type(c["Type"])) for c in descriptor["Columns"]]
         keys = [k["Name"] for k in table.get("PartitionKeys", [])]
         rows_file = Path(self._workdir.name) / f"{name}.jsonl"
-        partitions = list(self.partition_files(table))
+        partitions = list(self.partition_files(table, keep))
         with rows_file.open("w", encoding="utf-8") as rows:
             for partition in partitions:
                 bucket, _ = _split_location(partition.location)

@@ -16,6 +16,8 @@ from typing import Any, cast
 import boto3
 from moto.core.config import default_user_config
 
+from local.athena.executor import IcebergFaults
+from local.athena.service import OfflineAthena
 from local.clock import Clock, HeldClock, RealClock
 from local.harness.firing import Triggers
 from local.harness.lambda_runtime import DeployedConfig, FileSink, LambdaRuntime, LogSink, StderrSink
@@ -109,6 +111,8 @@ class OfflineAccount:
             retry_attempts=trigger_retry_attempts,
         )
         self.admin_credentials: Credentials | None = None
+        # Fault knobs of the offline Iceberg tables (commit conflicts, VACUUM's more runs).
+        self.athena_faults = IcebergFaults()
         self._owners: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -152,6 +156,7 @@ class OfflineAccount:
             on_state_machine_target=self.triggers.deliver_rule_target,
             child_execution_gate=self._may_start_child_executions,
             clock=self.clock,
+            athena=OfflineAthena(self.endpoint_url, self.region, self._caller_client_arguments, self.athena_faults),
         )
         self._patches.apply()
         self._saved_config = json.loads(json.dumps(default_user_config))
@@ -235,6 +240,13 @@ class OfflineAccount:
             LOG.error("%s: %s", config.function_name, untrusted)
             env |= {"AWS_ACCESS_KEY_ID": "untrusted-role", "AWS_SECRET_ACCESS_KEY": "untrusted-role"}
         return env
+
+    def _caller_client_arguments(self, access_key_id: str | None) -> dict[str, str]:
+        """The keys of the caller of an Athena query: its Glue and S3 reads and writes are signed with them."""
+        principal = self.broker.resolve(access_key_id) if access_key_id else None
+        if principal is None:
+            return Credentials(CONVENTIONAL_ACCESS_KEY_ID, CONVENTIONAL_SECRET_ACCESS_KEY).client_arguments()
+        return principal.credentials.client_arguments()
 
     def _state_machine_credentials(self, role_arn: str) -> Credentials | None:
         try:

@@ -48,6 +48,13 @@
   page of 1,000 keys cost the server).
 - `StepFunctionsParserBackend._validate_definition`: a refused definition answers with the error code
   `InvalidDefinition` (moto's parser raised an exception its responses render without a code).
+- `AthenaResponse.start_query_execution` / `get_query_execution`: a started query really runs (the
+  offline Athena, `local.athena.service`) as its caller, with the workgroup's result location;
+  GetQueryExecution reports QUEUED/RUNNING/SUCCEEDED/FAILED with `StateChangeReason` and `AthenaError`
+  (moto only advanced a state and returned canned results). The engine's outcome is kept on moto's
+  `Execution` (its `status`, made manual by emptying `_transitions`) and in `query_results`.
+- `state_task_service_for` as imported by `state_task_factory`: `athena` answers with the
+  `.sync` integration of `athena_sync` (moto refuses every athena pattern but `.waitForTaskToken`).
 
 `tests/harness/test_harness_moto_internals.py` asserts each still exists with the signature and the
 source lines relied on (the replacements carry `__wrapped__`, so originals can be checked while patched).
@@ -74,6 +81,8 @@ from typing import Any, NoReturn, cast
 from urllib.parse import urlparse
 
 from cpexport.clients.timestamps import ISO_UTC, fast_timestamp_session
+from moto.athena import models as athena_models
+from moto.athena import responses as athena_responses
 from moto.awslambda import models as lambda_models
 from moto.awslambda_simple import models as lambda_simple_models
 from moto.cloudformation import parsing as cfn_parsing
@@ -100,6 +109,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
     DistributedIterationComponent,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
@@ -109,8 +119,9 @@ from moto.stepfunctions.parser.asl.utils import json_path as json_path_module
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from werkzeug.exceptions import HTTPException
 
+from local.athena.service import OfflineAthena, QueryOutcome, result_set
 from local.clock import Clock, RealClock
-from local.harness import distributed_map, s3_listing
+from local.harness import athena_sync, distributed_map, s3_listing
 from local.harness.distributed_map import ChildExecutionGate, MapRunSettings
 from local.harness.lambda_runtime import DeployedConfig, LambdaRuntime
 from local.harness.wait_clock import PollHolds, clocked_wait, program_hook, state_hook
@@ -603,6 +614,69 @@ def _validate_definition(original: Callable[[str], None]) -> Any:
     return staticmethod(validate)
 
 
+# ---------------------------------------------------------------------------------- Athena
+def _athena_start(athena: OfflineAthena) -> Any:
+    original = athena_responses.AthenaResponse.start_query_execution
+
+    @functools.wraps(original)
+    def start_query_execution(response: Any) -> Any:
+        answer = original(response)
+        if isinstance(answer, tuple):
+            return answer  # refused by moto (an unknown workgroup)
+        execution_id = json.loads(answer)["QueryExecutionId"]
+        backend = response.athena_backend
+        execution = backend.executions[execution_id]
+        # The engine moves the state, not moto's state manager.
+        execution._transitions = []
+        execution.status = "QUEUED"
+        workgroup = execution.workgroup
+        configured = dict((workgroup.configuration if workgroup is not None else {}).get("ResultConfiguration") or {})
+        enforced = workgroup is not None and workgroup.configuration.get("EnforceWorkGroupConfiguration", True)
+        if (enforced or not execution.config) and configured.get("OutputLocation"):
+            location = str(configured["OutputLocation"])
+            execution.config = configured | {"OutputLocation": location.rstrip("/") + f"/{execution_id}.csv"}
+        output = (execution.config or {}).get("OutputLocation")
+        database = str((execution.context or {}).get("Database") or "default")
+        access_key_id, _, _ = _credential_scope(response.headers)
+
+        def ended(outcome: QueryOutcome) -> None:
+            if outcome.result is not None:
+                backend.query_results[execution_id] = athena_models.QueryResults(**_result_kwargs(outcome))
+            execution.end_time = outcome.completed
+            execution.status = outcome.state
+
+        athena.start(execution_id, str(execution.query), database, output, access_key_id, ended)
+        return answer
+
+    return start_query_execution
+
+
+def _result_kwargs(outcome: QueryOutcome) -> dict[str, Any]:
+    assert outcome.result is not None
+    shaped = result_set(outcome.result)
+    return {"rows": shaped["Rows"], "column_info": shaped["ResultSetMetadata"]["ColumnInfo"]}
+
+
+def _athena_describe(athena: OfflineAthena) -> Any:
+    original = athena_responses.AthenaResponse.get_query_execution
+
+    @functools.wraps(original)
+    def get_query_execution(response: Any) -> str:
+        described = json.loads(original(response))
+        query = described["QueryExecution"]
+        outcome = athena.outcome(str(query["QueryExecutionId"]))
+        if outcome is not None:
+            query["Status"] = outcome.status()
+            query["StatementType"] = outcome.statement_type
+            if outcome.result is not None:
+                query["Statistics"]["DataScannedInBytes"] = outcome.result.bytes_scanned
+            if not query.get("ResultConfiguration"):
+                query.pop("ResultConfiguration", None)
+        return json.dumps(described)
+
+    return get_query_execution
+
+
 @dataclass
 class MotoPatches:
     """Installs the harness's replacements into moto's classes (process-wide) and removes them."""
@@ -615,6 +689,7 @@ class MotoPatches:
     on_state_machine_target: StateMachineTarget | None = None
     child_execution_gate: ChildExecutionGate | None = None
     clock: Clock | None = None  # what Wait states sleep on (default: the wall clock); see `wait_clock`
+    athena: OfflineAthena | None = None  # runs started queries (None: moto's canned Athena)
     _saved: list[tuple[Any, str, Any]] = field(default_factory=list)
     _log_levels: dict[str, int] = field(default_factory=dict)
 
@@ -667,6 +742,14 @@ class MotoPatches:
             _validate_definition(sfn_parser_models.StepFunctionsParserBackend._validate_definition),
         )
         self._replace(DistributedIterationComponent, "_map_run", _map_run_as_aws(self.child_execution_gate))
+        if self.athena is not None:
+            self._replace(athena_responses.AthenaResponse, "start_query_execution", _athena_start(self.athena))
+            self._replace(athena_responses.AthenaResponse, "get_query_execution", _athena_describe(self.athena))
+        self._replace(
+            state_task_factory,
+            "state_task_service_for",
+            athena_sync.service_factory(state_task_factory.__dict__["state_task_service_for"], self.time_scale),
+        )
         self._add_missing(events_models.EventBus, "physical_resource_id", property(lambda bus: bus.name))
         self._add_missing(lambda_models.LayerVersion, "physical_resource_id", property(lambda layer: layer.arn))
         holds = PollHolds(self.clock if self.clock is not None else RealClock())

@@ -353,6 +353,13 @@ def _athena_workgroup(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     return [Check(f"athena:{call.operation}", _arn(call, "athena", f"workgroup/{workgroup}"))]
 
 
+def _athena_query(call: ApiCall, directory: ResourceDirectory) -> list[Check]:
+    # The request names only the query; AWS authorizes it on the workgroup the query ran in.
+    execution_id = str(call.params.get("QueryExecutionId") or "")
+    workgroup = directory.query_workgroup(execution_id) or "primary"
+    return [Check(f"athena:{call.operation}", _arn(call, "athena", f"workgroup/{workgroup}"))]
+
+
 OPERATIONS: dict[tuple[str, str], Resolver] = {
     **{
         ("dynamodb", op): _dynamodb_single
@@ -452,6 +459,7 @@ OPERATIONS: dict[tuple[str, str], Resolver] = {
             "StartQueryExecution",
         )
     },
+    **{("athena", op): _athena_query for op in ("GetQueryExecution", "GetQueryResults", "StopQueryExecution")},
     ("athena", "ListWorkGroups"): _any_resource,
 }
 

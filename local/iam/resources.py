@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from moto.athena.models import athena_backends
 from moto.awslambda.models import lambda_backends
 from moto.kms.models import kms_backends
 from moto.s3.models import s3_backends
@@ -25,6 +26,13 @@ class ResourceDirectory:
     def __init__(self, account_id: str, region: str) -> None:
         self.account_id = account_id
         self.region = region
+
+    # ------------------------------------------------------------------ Athena
+    def query_workgroup(self, query_execution_id: str) -> str | None:
+        """The workgroup a query execution ran in (GetQueryExecution/Results are authorized on it)."""
+        execution = athena_backends[self.account_id][self.region].executions.get(query_execution_id)
+        workgroup = getattr(execution, "workgroup", None) if execution is not None else None
+        return str(workgroup.name) if workgroup is not None else ("primary" if execution is not None else None)
 
     # ------------------------------------------------------------------ KMS
     def key_arn(self, key_id: str) -> str | None:

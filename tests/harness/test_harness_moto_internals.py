@@ -354,3 +354,49 @@ def test_the_response_serializer_reads_timestamps_with_the_function_the_harness_
     from moto.core.serialize import TimestampSerializer
 
     assert "parse_to_aware_datetime(value)" in inspect.getsource(TimestampSerializer._convert_timestamp_to_str)
+
+
+def test_the_athena_responses_and_execution_state_the_offline_athena_replaces() -> None:
+    """`_athena_start` / `_athena_describe` wrap these two responses and drive moto's Execution by hand."""
+    from moto.athena import models as athena_models
+    from moto.athena.responses import AthenaResponse
+
+    for name in ("start_query_execution", "get_query_execution"):
+        method = _original(AthenaResponse.__dict__[name])
+        assert method.__module__ == "moto.athena.responses" and _parameters(method) == ["self"]
+    start = inspect.getsource(_original(AthenaResponse.__dict__["start_query_execution"]))
+    assert 'json.dumps({"QueryExecutionId": q_exec_id})' in start
+    # An Execution's status is a ManagedState: with no transitions, only what the harness sets.
+    execution = athena_models.Execution("SELECT 1", "", {}, None, None)
+    execution._transitions = []
+    execution.status = "FAILED"
+    assert execution.status == "FAILED"
+    assert "self.query_results[exec_id]" in inspect.getsource(athena_models.AthenaBackend.get_query_results)
+    assert _parameters(athena_models.QueryResults.__init__) == ["self", "rows", "column_info"]
+
+
+def test_the_task_factory_the_athena_sync_service_is_plugged_into() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+
+    factory = _original(state_task_factory.__dict__["state_task_service_for"])
+    assert _parameters(factory) == ["service_name"]
+    assert "state_task_service_for(service_name=resource.service_name)" in inspect.getsource(state_task_factory)
+    callback = state_task_service_callback.StateTaskServiceCallback
+    # The athena service overrides these with the same parameters.
+    assert _parameters(callback._build_sync_resolver) == [
+        "self",
+        "env",
+        "resource_runtime_part",
+        "normalised_parameters",
+        "state_credentials",
+    ]
+    assert _parameters(callback._eval_sync) == [
+        "self",
+        "env",
+        "sync_resolver",
+        "timeout_seconds",
+        "callback_endpoint",
+        "heartbeat_endpoint",
+    ]
+    assert "callback_endpoint.interrupt_all()" in inspect.getsource(callback._eval_integration_pattern)
