@@ -4,9 +4,14 @@ table, SNS notifications and result events. Used by `make demo` and the end-to-e
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from cpexport.catalog import state_table_name
+from cpexport.clients.athena import Athena
+from cpexport.current_state import merge_statement, partition_ref_of
 
 from local.harness.stack import OfflineStack
 
@@ -53,6 +58,40 @@ class PipelineObserver:
             EventBusName=self.outputs.get("EventBusName", "default"),
             Targets=[{"Id": "queue", "Arn": self._arn(self.events_queue)}],
         )
+
+    # ----------------------------------------------------------------- current state (Athena offline)
+    def athena(self, sql: str) -> list[dict[str, str | None]]:
+        """Run one statement through the stack's workgroup as the administrator; its rows (none for DML)."""
+        athena = Athena(self.stack.client("athena"), sleep=lambda _: time.sleep(0.02))
+        outcome = athena.run(
+            sql, workgroup=self.outputs["AthenaWorkGroupName"], database=self.outputs["GlueDatabaseName"]
+        )
+        if not outcome.succeeded:
+            raise RuntimeError(f"Athena (offline) {outcome.state}: {outcome.reason}\n{sql[:300]}")
+        return athena.rows(outcome.query_execution_id)
+
+    def current_table(self, domain_name: str, object_type: str) -> dict[str, int]:
+        """id -> lastupdated of a domain's rows in its object type's current-state table (empty before one exists)."""
+        table = state_table_name(object_type)
+        if not self._has_table(table):
+            return {}
+        rows = self.athena(
+            f"SELECT id, lastupdated FROM {table} WHERE domain = '{domain_name}'"  # nosec B608: test code, checked names
+        )
+        return {str(row["id"]): int(str(row["lastupdated"])) for row in rows}
+
+    def replay_merge(self, object_type: str, partition_names: list[str]) -> None:
+        """Run an export's MERGE into the current-state table again (it must change nothing)."""
+        refs = [partition_ref_of(name) for name in partition_names]
+        self.athena(merge_statement(self.outputs["GlueDatabaseName"], object_type, refs))
+
+    def _has_table(self, table: str) -> bool:
+        glue = self.stack.client("glue")
+        try:
+            glue.get_table(DatabaseName=self.outputs["GlueDatabaseName"], Name=table)
+        except glue.exceptions.EntityNotFoundException:
+            return False
+        return True
 
     def _queue(self, name: str) -> str:
         return str(self._sqs.create_queue(QueueName=name)["QueueUrl"])

@@ -312,7 +312,9 @@ class CurrentStateCheck:
                 extra.append(f"{object_type} {object_id}@{table[object_id]}: in the table, never existed or deleted")
                 continue
             proving = [
-                r for r in self.reconciles.get(object_type, []) if r.requested_ms > when and table[object_id] < r.cutoff_ms
+                r
+                for r in self.reconciles.get(object_type, [])
+                if r.requested_ms > when and table[object_id] < r.cutoff_ms
             ]
             if proving:
                 extra.append(
@@ -334,7 +336,9 @@ class CurrentStateCheck:
         found += [
             f"{object_type} {object_id}@{table[object_id]}: deleted at {deleted[object_id]}, kept by the reconcile"
             for object_id in sorted(set(table) - set(live))
-            if object_id in deleted and deleted[object_id] < reconciled.requested_ms and table[object_id] < reconciled.cutoff_ms
+            if object_id in deleted
+            and deleted[object_id] < reconciled.requested_ms
+            and table[object_id] < reconciled.cutoff_ms
         ]
         return found[:20]
 

@@ -299,7 +299,9 @@ class Soak:
     def replay_a_merge(self) -> list[str]:
         """Merge an export the table already took once more: nothing may change."""
         object_type = self.rng.choice(OBJECT_TYPES)
-        runs = [r for r in self.observer.runs(DOMAIN, object_type) if r.get("status") == "SUCCEEDED" and r.get("partitions")]
+        runs = [
+            r for r in self.observer.runs(DOMAIN, object_type) if r.get("status") == "SUCCEEDED" and r.get("partitions")
+        ]
         if not runs:
             return []
         run = self.rng.choice(runs)
