@@ -64,6 +64,17 @@ class Delivery:
     dropped_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class FunctionTick:
+    """One tick of a schedule that invokes a Lambda function: the payload sent and what came back."""
+
+    schedule_arn: str
+    function_arn: str
+    payload: str
+    result: Any
+    function_error: str | None = None
+
+
 def execution_name(prefix: str) -> str:
     """A fresh execution name: 1-80 characters of letters, digits, - and _."""
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"{prefix}-{uuid.uuid4().hex[:12]}")[-80:]
@@ -130,6 +141,26 @@ class Triggers:
             delivery = self._dead_letter_tick(schedule, delivery, moment, execution_id)
         self._remember(delivery)
         return delivery
+
+    def invoke_schedule(self, schedule: dict[str, Any], moment: datetime) -> FunctionTick:
+        """Deliver one tick of a schedule whose target is a Lambda function; return what the function answered.
+
+        Scheduler invokes the function asynchronously with the schedule's role; offline the invocation
+        is synchronous (same role, same payload, same permission: lambda:InvokeFunction), so the caller
+        sees the function's result or error when this returns.
+        """
+        target = schedule["Target"]
+        payload = render_scheduler_input(
+            str(target.get("Input") or "{}"), moment, schedule["Arn"], str(uuid.uuid4()), 1
+        )
+        credentials = self._role_credentials(target["RoleArn"], SCHEDULER_PRINCIPAL)
+        answer = self._client("lambda", credentials).invoke(
+            FunctionName=target["Arn"], InvocationType="RequestResponse", Payload=payload.encode()
+        )
+        body = json.loads(answer["Payload"].read() or b"null")
+        tick = FunctionTick(schedule["Arn"], target["Arn"], payload, body, answer.get("FunctionError"))
+        self._remember(Delivery(schedule["Arn"], target["Arn"], attempts=1, error_code=tick.function_error))
+        return tick
 
     def _dead_letter_tick(
         self, schedule: dict[str, Any], delivery: Delivery, moment: datetime, execution_id: str

@@ -27,6 +27,9 @@
 - `moto.events.models.Rule.send_to_targets`: a state machine target is handed to a callback (the
   harness starts it with the target's role, retries, dead-letters); DISABLED and pattern-less rules
   no longer match put events; other targets still go to moto's code.
+- `moto.s3.models.FakeBucket.create_from_cloudformation_json`: moto's CloudFormation ignored a
+  bucket's `LifecycleConfiguration`; its rules are put on the bucket (`lifecycle`), so the offline
+  lifecycle (`lifecycle.apply_lifecycle`) reads what the template declared.
 - `moto.cloudformation.parsing.parse_condition`: `Fn::Equals` compares the values as CloudFormation
   does, as text; moto turned a `Number` parameter into an int, so `!Equals [!Ref Minutes, "0"]`
   was false for "0".
@@ -124,6 +127,7 @@ from local.clock import Clock, RealClock
 from local.harness import athena_sync, distributed_map, s3_listing
 from local.harness.distributed_map import ChildExecutionGate, MapRunSettings
 from local.harness.lambda_runtime import DeployedConfig, LambdaRuntime
+from local.harness.lifecycle import lifecycle_rules_of
 from local.harness.wait_clock import PollHolds, clocked_wait, program_hook, state_hook
 from local.iam.errors import ServiceError
 from local.iam.gate import RequestGate, SignedRequest
@@ -447,6 +451,22 @@ def _bucket_permission_left_to_the_gate(bucket: Any, action: str, resource: str)
     return PermissionResult.NEUTRAL
 
 
+def _bucket_with_lifecycle(original: Any) -> Any:
+    function = original.__func__
+
+    def create_from_cloudformation_json(
+        cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        bucket = function(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        rules = lifecycle_rules_of(cloudformation_json.get("Properties", {}))
+        if rules:
+            bucket.set_lifecycle(rules)
+        return bucket
+
+    create_from_cloudformation_json.__wrapped__ = function  # type: ignore[attr-defined]
+    return classmethod(create_from_cloudformation_json)
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -719,6 +739,11 @@ class MotoPatches:
         )
         if self.gate is not None:
             self._replace(s3_models.FakeBucket, "get_permission", _bucket_permission_left_to_the_gate)
+        self._replace(
+            s3_models.FakeBucket,
+            "create_from_cloudformation_json",
+            _bucket_with_lifecycle(s3_models.FakeBucket.__dict__["create_from_cloudformation_json"]),
+        )
         self._replace(
             sfn_parser_models.StepFunctionsParserBackend,
             "start_execution",

@@ -21,8 +21,9 @@ from typing import Any
 from local.harness import executions
 from local.harness.account import DEFAULT_ACCOUNT_ID, OfflineAccount
 from local.harness.deployment import Deployment, StackResource, TemplateCustomizer, deploy, remove
-from local.harness.firing import Delivery, DeliveryFailed, execution_name
+from local.harness.firing import Delivery, DeliveryFailed, FunctionTick, execution_name
 from local.harness.lambda_runtime import CrashAfterSideEffect, InvocationRecord
+from local.harness.lifecycle import LifecycleRun, apply_lifecycle
 from local.harness.service_faults import ServiceFaults
 from local.harness.triggers import scheduled_event, target_input
 from local.iam.principals import Credentials
@@ -32,7 +33,15 @@ HOST = "127.0.0.1"
 # The schedule `fire_schedule()` fires when none is named: the template's export tick (SAM: state machine + event name).
 DEFAULT_SCHEDULE = "ExportStateMachineSchedule"
 
-__all__ = ["DeliveryFailed", "DeployedStack", "OfflineStack", "PutEventsResult", "StackResource"]
+__all__ = [
+    "DeliveryFailed",
+    "DeployedStack",
+    "FunctionTickFailed",
+    "LifecycleRun",
+    "OfflineStack",
+    "PutEventsResult",
+    "StackResource",
+]
 
 
 @dataclass
@@ -119,6 +128,42 @@ class DeployedStack:
             if described["Target"]["Arn"].startswith("arn:aws:states:"):
                 found[resource.logical_id] = described
         return found
+
+    def _function_schedules(self) -> dict[str, dict[str, Any]]:
+        scheduler = self.client("scheduler")
+        found = {}
+        for resource in self.deployment.of_type("AWS::Scheduler::Schedule"):
+            group = self._schedule_group(resource.logical_id)
+            described = scheduler.get_schedule(Name=resource.physical_id, GroupName=group)
+            if described["Target"]["Arn"].startswith("arn:aws:lambda:"):
+                found[resource.logical_id] = described
+        return found
+
+    def run_function_schedule(self, logical_id: str, scheduled_time: datetime, *, force: bool = False) -> Any:
+        """Fire a schedule whose target is a Lambda function (e.g. the raw partition job) at `scheduled_time`.
+
+        The function runs as the schedule would run it (the schedule's role, Scheduler's Input with
+        `<aws.scheduler.scheduled-time>` filled in); returns the function's result. A function error
+        raises `FunctionTickFailed` with the error body.
+        """
+        schedules = self._function_schedules()
+        if logical_id not in schedules:
+            raise KeyError(f"No function schedule {logical_id!r}; function schedules: {sorted(schedules)}")
+        schedule = schedules[logical_id]
+        _refuse_disabled(logical_id, str(schedule.get("State", "ENABLED")), force)
+        tick = self.account.triggers.invoke_schedule(schedule, scheduled_time)
+        if tick.function_error:
+            raise FunctionTickFailed(f"{logical_id} at {scheduled_time}: {tick.function_error}: {tick.result}", tick)
+        return tick.result
+
+    def apply_lifecycle(self, now: datetime, bucket: str | None = None) -> LifecycleRun:
+        """Do what S3 lifecycle would have done by `now` to the export bucket (or `bucket`).
+
+        The rules are the bucket's own (GetBucketLifecycleConfiguration), filters included; expiry is
+        creation + days rounded up to 00:00 UTC, and happens at the first moment allowed (see `lifecycle`).
+        Object creation times are moto's LastModified: the wall clock at PutObject.
+        """
+        return apply_lifecycle(self.client("s3"), bucket or self.outputs["ExportBucketName"], now)
 
     def _schedule_group(self, logical_id: str) -> str:
         planned = next(r for r in self.deployment.plan.skipped if r.logical_id == logical_id)
@@ -213,6 +258,14 @@ def _machine_of(execution_arn: str) -> str:
     # arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME -> the state machine's ARN
     parts = execution_arn.split(":")
     return ":".join([*parts[:5], "stateMachine", parts[6]])
+
+
+class FunctionTickFailed(RuntimeError):
+    """A schedule's Lambda target answered a function error; `tick` holds its payload and error body."""
+
+    def __init__(self, message: str, tick: FunctionTick) -> None:
+        super().__init__(message)
+        self.tick = tick
 
 
 def _refuse_disabled(logical_id: str, state: str, force: bool) -> None:

@@ -84,7 +84,13 @@ def test_every_alarm_notifies_the_alarm_topic_and_covers_what_on_call_fears(reso
     } <= watched
     lambda_errors = alarms["LambdaErrorsAlarm"]["Properties"]["Metrics"]
     functions = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in lambda_errors if "MetricStat" in m}
-    assert functions == set(of_type(resources, "AWS::Lambda::Function"))
+    # The raw partition job exists only with a retention: an alarm of its own, with the same condition
+    assert functions == set(of_type(resources, "AWS::Lambda::Function")) - {"ExpireRawPartitionsFunction"}
+    retention = alarms["ExpireRawPartitionsErrorsAlarm"]
+    assert retention["Condition"] == "RetainRawExports"
+    assert retention["Properties"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "ExpireRawPartitionsFunction"}}
+    ]
     assert alarms["StaleExportAlarm"]["Properties"]["TreatMissingData"] == "breaching"
 
 

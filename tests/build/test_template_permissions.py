@@ -30,6 +30,8 @@ DYNAMODB_ACTIONS = {
     "CountRecordsFunction": {},
     "RecordFailureFunction": {"StateTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
     "NotifyFunction": {"IdempotencyTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}},
+    # Only with RawExportRetentionDays > 0: Glue partitions, no table.
+    "ExpireRawPartitionsFunction": {},
 }
 
 # The only AWS managed policies a function role may carry: logging and tracing, nothing on data.
@@ -65,7 +67,14 @@ def shop():
     return deploy("shop,outlet")
 
 
-def test_no_function_is_granted_a_dynamodb_action_outside_its_list(shop):
+@pytest.fixture(scope="module")
+def retaining():
+    """A stack that keeps raw exports 7 days: every function of the template exists."""
+    return deploy("shop,outlet", RawExportRetentionDays="7")
+
+
+def test_no_function_is_granted_a_dynamodb_action_outside_its_list(retaining):
+    shop = retaining
     roles = function_roles(shop)
     assert set(roles) == set(DYNAMODB_ACTIONS), "a function was added or renamed: list what it calls"
     tables = {shop.arn(name): name for name in shop.of_type("AWS::DynamoDB::Table")}
@@ -249,3 +258,27 @@ def test_record_counting_and_the_inline_threshold_reach_every_function(parameter
     for function in deployment.of_type("AWS::Lambda::Function"):
         variables = deployment.properties(function)["Environment"]["Variables"]
         assert (variables["COUNT_RECORDS"], variables["INLINE_INDEX_MAX_FILES"]) == (count_records, inline_max)
+
+
+def test_the_partition_job_may_only_read_and_drop_partitions_of_the_stacks_own_tables(retaining):
+    statements = role_statements(retaining, "ExpireRawPartitionsFunctionRole")
+    glue = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}"
+    database = retaining.stack_name.replace("-", "_")
+    assert _actions(statements) == {"glue:GetTable", "glue:GetPartitions", "glue:BatchDeletePartition"}
+    for action in _actions(statements):
+        assert grants(statements, action, f"{glue}:catalog")
+        assert grants(statements, action, f"{glue}:database/{database}")
+        assert grants(statements, action, f"{glue}:table/{database}/profile_versions")
+        assert not grants(statements, action, f"{glue}:table/{database}/profile_current")  # a view
+        assert not grants(statements, action, f"{glue}:table/other_stack/profile_versions")
+        assert not grants(statements, action, f"{glue}:database/other_stack")
+
+
+def test_the_retention_schedule_may_only_invoke_the_partition_job_and_dead_letter(retaining):
+    target = retaining.properties("ExpireRawPartitionsFunctionDaily")["Target"]
+    role = next(name for name in retaining.of_type("AWS::IAM::Role") if retaining.arn(name) == target["RoleArn"])
+    statements = role_statements(retaining, role)
+    assert target["Arn"] == retaining.arn("ExpireRawPartitionsFunction")
+    assert grants(statements, "lambda:InvokeFunction", target["Arn"])
+    assert grants(statements, "sqs:SendMessage", target["DeadLetterConfig"]["Arn"])
+    assert _actions(statements) == {"lambda:InvokeFunction", "sqs:SendMessage"}

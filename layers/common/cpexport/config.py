@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cpexport.errors import ConfigurationError
 from cpexport.models import UtcDatetime
 from cpexport.polling import DENSE_FRACTION, FLOOR_SECONDS, Prediction, next_wait
+from cpexport.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 
 # The documented worst-case ingestion lag of bulk export: a window must end this long before now.
 MIN_SAFETY_LAG_MINUTES = 30
@@ -67,12 +68,23 @@ class Settings(BaseModel):
     # Distributed Map (see `make bench` for where the two cross).
     inline_index_max_files: int = Field(default=1000, ge=0)
 
+    # Days the export bucket keeps raw export files and manifests (0: forever); see `cpexport.retention`.
+    raw_export_retention_days: int = Field(default=0, ge=0, le=MAX_RETENTION_DAYS)
+
     _split_domains = field_validator("domain_names", "object_types", mode="before")(_split_list)
 
     @field_validator("export_prefix")
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
+
+    @field_validator("raw_export_retention_days")
+    @classmethod
+    def _longer_than_the_margin(cls, value: int) -> int:
+        # Shorter, partitions would be dropped as soon as they are registered (template.yaml refuses it too).
+        if 0 < value < MIN_RETENTION_DAYS:
+            raise ValueError(f"must be 0 (keep forever) or at least {MIN_RETENTION_DAYS}")
+        return value
 
     @property
     def holder_deadline_seconds(self) -> float:
@@ -121,6 +133,7 @@ _ENV_NAMES = {
     "ambiguous_submit_grace_seconds": "AMBIGUOUS_SUBMIT_GRACE_SECONDS",
     "inline_index_max_files": "INLINE_INDEX_MAX_FILES",
     "lease_holder_deadline_seconds": "LEASE_HOLDER_DEADLINE_SECONDS",
+    "raw_export_retention_days": "RAW_EXPORT_RETENTION_DAYS",
 }
 
 

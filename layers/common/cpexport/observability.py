@@ -5,6 +5,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from cpexport.config import get_settings
 from cpexport.models import ExportResult, ExportStatus, PlanOutput
+from cpexport.retention import RetentionResult
 
 logger = Logger()
 tracer = Tracer()
@@ -59,3 +60,11 @@ def record_failed_events(count: int) -> None:
     """Result events EventBridge did not take: the ResultEventsFailedAlarm watches this."""
     with single_metric(name="ResultEventsFailed", unit=MetricUnit.Count, value=count) as metric:
         metric.add_dimension(name="StackName", value=get_settings().stack_name)
+
+
+def record_dropped_partitions(result: RetentionResult) -> None:
+    """Partitions the retention job dropped and kept, per object type (the dashboard's view of retention)."""
+    for table in result.tables:
+        for name, value in (("PartitionsExpired", table.dropped), ("PartitionsKept", table.kept)):
+            with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
+                metric.add_dimension(name="ObjectType", value=table.object_type)

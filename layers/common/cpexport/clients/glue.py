@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -13,6 +13,8 @@ from cpexport.clients.translate import error_code, translated
 from cpexport.errors import CatalogConflict, ConfigurationError
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+# BatchDeletePartition takes at most this many partitions a call.
+DELETE_BATCH = 25
 
 
 def _contains(existing: Any, wanted: Any) -> bool:
@@ -89,7 +91,44 @@ class GlueCatalog:
             for page in self._api.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table):
                 yield from page.get("Partitions", [])
 
+    def delete_partitions(self, database: str, table: str, values: Sequence[list[str]]) -> int:
+        """Drop the partitions with these values (BatchDeletePartition, 25 a call); how many are gone.
+
+        A partition that is already gone (a retried run) counts as dropped; any other error of an
+        entry raises, naming it, after the batches before it were dropped.
+        """
+        dropped = 0
+        for first in range(0, len(values), DELETE_BATCH):
+            batch = values[first : first + DELETE_BATCH]
+            with translated("BatchDeletePartition"):
+                answer = self._api.batch_delete_partition(
+                    DatabaseName=database,
+                    TableName=table,
+                    PartitionsToDelete=[{"Values": list(partition)} for partition in batch],
+                )
+            errors = [
+                error
+                for error in answer.get("Errors", [])
+                if error.get("ErrorDetail", {}).get("ErrorCode") != "EntityNotFoundException"
+            ]
+            if errors:
+                detail = errors[0].get("ErrorDetail", {})
+                raise CatalogConflict(
+                    f"{database}.{table}: partition {errors[0].get('PartitionValues')} was not dropped: "
+                    f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
+                )
+            dropped += len(batch)
+        return dropped
+
     # ---------------------------------------------------------------------------- tables, views
+    def has_table(self, database: str, name: str) -> bool:
+        """Whether the database has this table or view (GetTable)."""
+        try:
+            self.table(database, name)
+        except ConfigurationError:
+            return False
+        return True
+
     def table(self, database: str, name: str) -> dict[str, Any]:
         """A table or view (GetTable); ConfigurationError when the catalog lacks it."""
         try:
