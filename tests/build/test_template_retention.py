@@ -23,7 +23,10 @@ def test_keeping_raw_exports_forever_adds_no_rule_schedule_or_function():
     # Then nothing of retention exists: no lifecycle rule on the export bucket, no job, no schedule for it
     assert "LifecycleConfiguration" not in deployment.properties("ExportBucket")
     assert not RETENTION_RESOURCES & set(deployment.resources)
-    assert list(deployment.of_type("AWS::Scheduler::Schedule")) == ["ExportStateMachineSchedule"]
+    assert sorted(deployment.of_type("AWS::Scheduler::Schedule")) == [
+        "ExportStateMachineReconcile",
+        "ExportStateMachineSchedule",
+    ]
 
 
 @pytest.mark.parametrize(
