@@ -172,4 +172,8 @@ def _plain(value: dict[str, Any]) -> Any:
     kind, raw = next(iter(value.items()))
     if kind == "N":
         return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+    if kind == "L":
+        return [_plain(item) for item in raw]
+    if kind == "M":
+        return {key: _plain(item) for key, item in raw.items()}
     return raw
