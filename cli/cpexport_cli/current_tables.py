@@ -2,8 +2,8 @@
 
 Every successful export is in the run index with its partitions. Merging an export is idempotent and
 order-free (newest version wins; a version a reconcile saw deleted never comes back), so catching up
-is merging every export the run index names whose raw partition still exists, then applying every
-reconcile's deletions again. `--rebuild` first forgets the domain's rows. Raw partitions dropped by
+is merging every export the run index names whose raw partition still exists, then applying the
+deletions of every reconcile the watermark has confirmed again. `--rebuild` first forgets the domain's rows. Raw partitions dropped by
 `RawExportRetentionDays` cannot be merged again: they are counted and named, and the table keeps
 what it already took from them (a rebuild would lose it: refused unless every partition exists).
 """
@@ -118,8 +118,11 @@ def rebuild_current(
         progress(f"[{number}/{len(alive)}] merging export {'/'.join(refs[0].values[1:4])}")
         run(merge_statement(database, object_type, refs), "a merge")
         report.exports_merged += 1
-    progress("applying every reconcile's deletions")
-    run(apply_deleted_statement(database, object_type, domain_name, None), "applying deletions")
+    watermark = state.get_watermark(domain_name, object_type)
+    if watermark is not None:
+        # Only the candidates an export since their reconcile confirmed (the watermark passed them).
+        progress("applying the deletions of every confirmed reconcile")
+        run(apply_deleted_statement(database, object_type, domain_name, watermark), "applying deletions")
     counted = athena.rows(run(count_statement(database, object_type, domain_name), "counting"))
     report.objects = int(counted[0]["objects"] or 0) if counted else 0
     return report

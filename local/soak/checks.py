@@ -44,6 +44,7 @@ class Counts:
     deleted: int = 0
     merged_profiles: int = 0
     reconciles: int = 0
+    confirmed_reconciles: int = 0
     current_checked: int = 0
     current_stale: int = 0
     current_extra: int = 0
@@ -69,7 +70,8 @@ class Counts:
             f"window gaps/overlaps {self.gaps_or_overlaps}, failures without exactly one alert "
             f"{self.failures_without_one_alert}, alerts without a failure {self.alerts_without_a_failure}, "
             f"executions without a verdict {self.executions_without_a_verdict}, leases left {self.leases_left} | "
-            f"deleted {self.deleted}, merged profiles {self.merged_profiles}, reconciles {self.reconciles}, "
+            f"deleted {self.deleted}, merged profiles {self.merged_profiles}, reconciles {self.reconciles} "
+            f"({self.confirmed_reconciles} confirmed), "
             f"current rows checked {self.current_checked}: stale {self.current_stale}, "
             f"extra {self.current_extra}, inexact after a reconcile {self.reconcile_inexact}, "
             f"changed by a replayed merge {self.replay_changed}"
@@ -272,12 +274,14 @@ class Reconciled:
 class CurrentStateCheck:
     """The current-state tables against the domain's live objects and what was exported.
 
-    - every live object that was exported is in its table with its newest exported version (stale);
-    - every id of the table that is not live was deleted, and no reconcile since its deletion could
-      prove it (its row is at or after that reconcile's cutoff, or the reconcile was requested before
+    - every live object that was exported is in its table with its newest exported version (stale):
+      a reconcile never removes an object that lives on, even one updated after its full export;
+    - every id of the table that is not live was deleted, and no confirmed reconcile since its deletion
+      could prove it (its row is at or after that reconcile's cutoff, or the reconcile looked before
       the deletion) (extra);
-    - right after a reconcile: every live object last updated before its cutoff is in the table with
-      that version, and no deleted object older than the cutoff is (inexact).
+    - once a reconcile is confirmed (an export moved the watermark past the moment it looked): every
+      live object last updated before its cutoff is in the table with that version, and no object
+      deleted before it looked and older than the cutoff is (inexact).
     """
 
     domain: str

@@ -70,10 +70,14 @@ def _faults_for_the_day(rng: random.Random, stack: OfflineStack) -> dict[str, An
         # Fewer than botocore's attempts: an event lost after every retry is alarmed, not a soak failure.
         rules.append(ServiceFaultRule("events", "PutEvents", kind="throttle", count=1))
     stack.service_faults.configure(rules, seed=rng.randrange(10**9))
+    # Another writer wins an Iceberg commit now and then: the state machine's Retry must absorb it.
+    conflicts = rng.randrange(1, 3) if rng.random() < 0.2 else 0
+    stack.account.athena_faults.fail_next_commits(conflicts)
     return {
         "emulator": emulator,
         "crash": crashed,
         "service": [(r.service, r.operation, r.kind, r.count) for r in rules],
+        "iceberg_commit_conflicts": conflicts,
     }
 
 
@@ -107,6 +111,7 @@ def _clear_faults(stack: OfflineStack) -> None:
         stack.crash_after_side_effect(function, None)
     stack.service_faults.configure([])
     stack.fail_next_trigger_starts(0)
+    stack.account.athena_faults.fail_next_commits(0)
 
 
 class Soak:
@@ -276,11 +281,22 @@ class Soak:
         for event in self.invariants.events[self.reconcile_events_seen :]:
             detail = event["detail"]
             state = detail.get("currentState") or {}
-            if not detail.get("reconcile") or not state.get("merged") or not state.get("exactAsOf"):
+            if detail.get("reconcile") and state.get("merged"):
+                counts.reconciles += 1
+            # A reconcile's deletions reach the table with the first export past the moment it looked.
+            label = state.get("confirmedReconcile")
+            if not label or not state.get("merged") or not state.get("exactAsOf"):
                 continue
-            reconciled = Reconciled(_ms(state["exactAsOf"]), _ms(detail["partition"]["values"][3]))
+            # When the full export looked, on the soak's timeline: the reconcile tick's scheduled time
+            # (its folder's request time is the emulator's wall clock, not the simulated day).
+            looked = (
+                label.rsplit("(reconcile-scheduled:", 1)[-1].rstrip(")") if "(reconcile-scheduled:" in label else None
+            )
+            if looked is None:
+                continue
+            reconciled = Reconciled(_ms(state["exactAsOf"]), _ms(looked))
             object_type = detail["objectType"]
-            counts.reconciles += 1
+            counts.confirmed_reconciles += 1
             counts.add(
                 "reconcile_inexact",
                 self.current.after_reconcile(object_type, reconciled, tables[object_type], live[object_type]),
@@ -344,8 +360,11 @@ class Soak:
         for extra in (1, 2):
             self.tick(day_start(self.day0, last + extra))
             self.wait()
-        # A last reconcile without faults: every current-state table must then be exact.
+        # A last reconcile without faults, and the export that confirms it: every current-state table must then
+        # be exact.
         self.reconcile(day_start(self.day0, last + 2) + timedelta(hours=1))
+        self.wait()
+        self.tick(day_start(self.day0, last + 3))
         self.wait()
         self.check(counts)
         counts.add("leases_left", self.invariants.leases(self.stack.client("dynamodb"), self.observer.table))

@@ -25,3 +25,7 @@ def test_a_randomized_soak_loses_nothing_and_reports_everything_once(tmp_path, c
     assert counts.ok, f"seed {seed}: {counts.violations[:10]}"
     # The run really exercised the pipeline: jobs ran, versions were exported, and a failure was alerted
     assert counts.schedules == schedules and counts.jobs >= 2 * schedules and counts.exported_versions > 0
+    # And the domain lost objects (deletes, the weekly auto-merge) that reconciles removed from the current state
+    assert counts.deleted > 0 and counts.current_checked > 0
+    assert counts.reconciles >= 2 * (1 + (schedules >= 7)), "the weekly and the final reconcile of each type"
+    assert counts.confirmed_reconciles >= 2, "the final reconcile confirmed for each type"

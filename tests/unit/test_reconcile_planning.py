@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from cpexport.catalog import CURRENT_BY_TYPE, catalog_plan, state_table_name, view_definition
 from cpexport.current_state import (
     PartitionRef,
+    PendingReconcileInfo,
+    confirmation_moment,
     create_statements,
     current_state_location,
     reconcile_cutoff,
@@ -75,12 +77,16 @@ def _partition() -> CatalogPartition:
     return CatalogPartition(name="x", values=values, location="s3://b/exports/1/shop/x/_profile/")
 
 
-def test_an_incremental_export_only_merges_and_a_reconcile_also_removes_and_marks_exact():
+def test_a_reconcile_records_candidates_and_a_later_export_past_it_removes_them():
+    # Given an incremental export with nothing pending: it only merges
     incremental = update_for_export(
         "db", "_profile", "shop", [_partition()], reconcile=False, window_end=MARK, requested_at=MARK, request_key="k"
     )
     assert incremental.statements is not None and incremental.statements.record_deleted is None
+    assert incremental.statements.apply_deleted is None
     assert incremental.statements.merge.startswith("MERGE INTO db.profile_state")
+    # When a reconcile is indexed: its ids missing from the full export become candidates, nothing is removed yet
+    looked = MARK + timedelta(days=1)
     reconcile = update_for_export(
         "db",
         "_profile",
@@ -90,17 +96,43 @@ def test_an_incremental_export_only_merges_and_a_reconcile_also_removes_and_mark
         window_end=MARK,
         requested_at=MARK + timedelta(hours=1),
         request_key="k",
+        looked_at=looked,
     )
     statements = reconcile.statements
     assert statements is not None
     assert statements.record_deleted is not None and statements.record_deleted.startswith(
         "MERGE INTO db.profile_deleted"
     )
-    assert statements.apply_deleted is not None and "THEN DELETE" in statements.apply_deleted
-    assert statements.exact is not None and "exact_as_of.shop" in statements.exact
-    assert reconcile.exact_as_of == MARK
+    assert statements.apply_deleted is None and statements.exact is None
+    assert (reconcile.cutoff, reconcile.confirm_after) == (MARK, looked)
     # The same partition in the reconcile's own export is what "present" means.
     assert PartitionRef(tuple(_partition().values)).predicate("r") in statements.record_deleted
+    pending = PendingReconcileInfo(reconcile.reconcile_label or "", MARK, looked)
+    # Then an incremental export whose watermark has not passed the moment the reconcile looked removes nothing
+    early = update_for_export(
+        "db", "_profile", "shop", [_partition()], reconcile=False, window_end=MARK, requested_at=MARK,
+        request_key="k2", watermark=looked - timedelta(seconds=1), pending=pending,
+    )  # fmt: skip
+    assert early.statements is not None and early.statements.apply_deleted is None and early.exact_as_of is None
+    # And the first one past it removes the candidates still at their old version and marks the table exact
+    confirming = update_for_export(
+        "db", "_profile", "shop", [_partition()], reconcile=False, window_end=MARK, requested_at=MARK,
+        request_key="k3", watermark=looked, pending=pending,
+    )  # fmt: skip
+    assert confirming.statements is not None and confirming.statements.apply_deleted is not None
+    assert "THEN DELETE" in confirming.statements.apply_deleted
+    assert "t.lastupdated <= s.lastupdated" in confirming.statements.apply_deleted
+    assert confirming.statements.exact is not None and "exact_as_of.shop" in confirming.statements.exact
+    assert (confirming.exact_as_of, confirming.confirmed_reconcile) == (MARK, reconcile.reconcile_label)
+
+
+def test_the_moment_a_reconcile_looked_is_its_clock_plus_how_long_it_waited_for_its_job():
+    clock = datetime(2026, 11, 22, tzinfo=UTC)
+    started = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # offline: the wall clock runs days after the simulated one
+    assert confirmation_moment(clock, started, started + timedelta(minutes=5, milliseconds=1)) == clock + timedelta(
+        minutes=5, seconds=1
+    )
+    assert confirmation_moment(clock, started, started - timedelta(seconds=3)) == clock
 
 
 def test_the_saved_current_count_reads_the_current_state_tables():
@@ -125,16 +157,22 @@ def _result(**current) -> ExportResult:
     )
 
 
-def test_a_merged_reconcile_is_named_in_the_message_and_its_event():
+def test_a_merged_reconcile_and_the_export_that_confirms_it_are_named_in_messages_and_events():
     notify = NotifyInput(execution_arn="arn:x", results=[_result(merged=True)])
     message = build_message(notify, "b")
     assert "current state: merged into db.profile_state" in message
     # requested at the window's end: the last 30 minutes prove nothing
-    assert "shop is exact as of 2026-11-26T23:30:00Z" in message
+    assert (
+        "ids older than 2026-11-26T23:30:00Z that the full export lacks are recorded in db.profile_deleted" in message
+    )
     ((_, detail),) = result_events(notify, "b")
     assert detail["currentState"]["table"] == "db.profile_state" and detail["currentState"]["merged"] is True
-    assert detail["reconcile"] is True
+    assert detail["reconcile"] is True and detail["currentState"]["confirmAfter"] == "2026-11-27T00:00:00Z"
     assert overall_status(notify) == "SUCCEEDED"
+    confirming = _result(merged=True, reconcile=False, confirmed_reconcile="reconcile x", exact_as_of=MARK)
+    message = build_message(NotifyInput(execution_arn="arn:y", results=[confirming]), "b")
+    assert "reconcile confirmed: deleted and merged-away objects removed from profile_state" in message
+    assert "shop is exact as of 2026-11-27T00:00:00Z" in message
 
 
 def test_an_export_its_table_did_not_take_fails_the_execution_and_says_how_to_catch_up():

@@ -74,6 +74,7 @@ DELETED_COLUMNS: tuple[Column, ...] = (
     Column("lastupdated", "bigint", "the last version known before the object was deleted (epoch ms)"),
     Column("deleted_by", "string", "the reconcile that found it gone: its window and request"),
     Column("detected_at", "string", "when that reconcile's full export was requested, UTC"),
+    Column("confirm_after", "string", "removed from the state table once the watermark reaches this, UTC"),
 )
 
 
@@ -213,8 +214,13 @@ def record_deleted_statement(
     cutoff: datetime,
     label: str,
     detected_at: datetime,
+    confirm_after: datetime,
 ) -> str:
-    """`MERGE INTO {stem}_deleted`: live ids older than the cutoff that the full export does not hold (idempotent)."""
+    """`MERGE INTO {stem}_deleted`: live ids older than the cutoff that the full export does not hold (idempotent).
+
+    These are candidates: an object updated after the full export's window is absent from it too, and
+    only an export covering the time since (the watermark past `confirm_after`) tells the two apart.
+    """
     raw, state, deleted = table_name(object_type), state_table_name(object_type), deleted_table_name(object_type)
     domains = {partition.values[0] for partition in partitions}
     if len(domains) != 1:
@@ -232,21 +238,22 @@ def record_deleted_statement(
         f"  WHERE c.domain = {_literal(domain)} AND c.lastupdated < {to_epoch_ms(cutoff)} AND present.id IS NULL\n"
         ") AS s\n"
         "ON d.domain = s.domain AND d.id = s.id AND d.lastupdated = s.lastupdated\n"
-        "WHEN NOT MATCHED THEN INSERT (domain, id, lastupdated, deleted_by, detected_at) "
-        f"VALUES (s.domain, s.id, s.lastupdated, {_literal(label)}, {_literal(render_utc(detected_at))})"
+        "WHEN NOT MATCHED THEN INSERT (domain, id, lastupdated, deleted_by, detected_at, confirm_after) "
+        f"VALUES (s.domain, s.id, s.lastupdated, {_literal(label)}, {_literal(render_utc(detected_at))}, "
+        f"{_literal(render_utc(confirm_after))})"
     )
 
 
-def apply_deleted_statement(database: str, object_type: str, domain_name: str, label: str | None) -> str:
-    """`MERGE INTO {stem}_state ... DELETE`: the ids a reconcile recorded (every reconcile's when `label` is
-    None: a rebuild) leave the state table, unless a newer version arrived meanwhile (idempotent)."""
+def apply_deleted_statement(database: str, object_type: str, domain_name: str, watermark: datetime) -> str:
+    """`MERGE INTO {stem}_state ... DELETE`: every candidate whose reconcile the watermark has passed leaves the
+    state table, unless a newer version of it arrived meanwhile (the object lived on: it was only updated
+    after the full export's window). Idempotent."""
     state, deleted = state_table_name(object_type), deleted_table_name(object_type)
-    which = "" if label is None else f" AND deleted_by = {_literal(label)}"
     return (
         f"MERGE INTO {database}.{state} AS t\n"  # nosec B608
         "USING (\n"
         f"  SELECT domain, id, max(lastupdated) AS lastupdated FROM {database}.{deleted}\n"
-        f"  WHERE domain = {_literal(_domain(domain_name))}{which}\n"
+        f"  WHERE domain = {_literal(_domain(domain_name))} AND confirm_after <= {_literal(render_utc(watermark))}\n"
         "  GROUP BY domain, id\n"
         ") AS s\n"
         "ON t.domain = s.domain AND t.id = s.id\n"
@@ -294,6 +301,14 @@ def vacuum_statement(database: str, table: str) -> str:
     return f"VACUUM `{database}`.`{table}`"
 
 
+def confirmation_moment(clock: datetime, planned_at: datetime, requested_at: datetime) -> datetime:
+    """When a reconcile's candidates can be told apart from objects updated after its window: once the
+    watermark passes the moment its job looked (its clock, plus however long it waited for its job)."""
+    waited = max(requested_at - planned_at, timedelta(0))
+    moment = clock + waited
+    return moment.replace(microsecond=0) + (timedelta(seconds=1) if moment.microsecond else timedelta(0))
+
+
 def update_for_export(
     database: str,
     object_type: str,
@@ -304,9 +319,13 @@ def update_for_export(
     window_end: datetime,
     requested_at: datetime,
     request_key: str,
+    looked_at: datetime | None = None,
+    watermark: datetime | None = None,
+    pending: PendingReconcileInfo | None = None,
 ) -> CurrentStateUpdate:
-    """What the state machine does to the current-state table after an export is indexed: merge it, and
-    for a reconcile also record and remove what it found deleted and mark the table exact."""
+    """What the state machine does to the current-state table after an export is indexed: merge it; for a
+    reconcile, record the ids it lacks as candidates; for an incremental export whose watermark passed a
+    pending reconcile, remove the candidates still at their old version and mark the table exact."""
     refs = [PartitionRef(tuple(partition.values)) for partition in partitions]
     update = CurrentStateUpdate(
         database=database,
@@ -317,14 +336,33 @@ def update_for_export(
     if not refs:
         return update
     merge = merge_statement(database, object_type, refs)
-    if not reconcile:
-        return update.model_copy(update={"statements": CurrentStateStatements(merge=merge)})
-    cutoff = reconcile_cutoff(window_end, requested_at)
-    label = reconcile_label(refs[0], request_key)
-    statements = CurrentStateStatements(
-        merge=merge,
-        record_deleted=record_deleted_statement(database, object_type, refs, cutoff, label, requested_at),
-        apply_deleted=apply_deleted_statement(database, object_type, domain_name, label),
-        exact=exact_statement(database, object_type, domain_name, cutoff),
-    )
-    return update.model_copy(update={"statements": statements, "exact_as_of": cutoff})
+    if reconcile:
+        cutoff = reconcile_cutoff(window_end, requested_at)
+        label = reconcile_label(refs[0], request_key)
+        after = looked_at or requested_at
+        statements = CurrentStateStatements(
+            merge=merge,
+            record_deleted=record_deleted_statement(database, object_type, refs, cutoff, label, requested_at, after),
+        )
+        return update.model_copy(
+            update={"statements": statements, "reconcile_label": label, "cutoff": cutoff, "confirm_after": after}
+        )
+    if pending is not None and watermark is not None and watermark >= pending.confirm_after:
+        statements = CurrentStateStatements(
+            merge=merge,
+            apply_deleted=apply_deleted_statement(database, object_type, domain_name, watermark),
+            exact=exact_statement(database, object_type, domain_name, pending.cutoff),
+        )
+        return update.model_copy(
+            update={"statements": statements, "exact_as_of": pending.cutoff, "confirmed_reconcile": pending.label}
+        )
+    return update.model_copy(update={"statements": CurrentStateStatements(merge=merge)})
+
+
+@dataclass(frozen=True)
+class PendingReconcileInfo:
+    """The newest reconcile not yet confirmed: its label, cutoff and when the watermark confirms it."""
+
+    label: str
+    cutoff: datetime
+    confirm_after: datetime

@@ -43,15 +43,17 @@ from typing import Any, Literal, Protocol
 
 from cpexport.catalog import ExportPartition, database_name
 from cpexport.clients.s3 import ExportedFile
-from cpexport.clients.state_table import JobState, RunRecorded, StateTable
+from cpexport.clients.state_table import JobState, RunRecorded, StateTable, run_sort_key
 from cpexport.config import Settings
-from cpexport.current_state import update_for_export
+from cpexport.current_state import PendingReconcileInfo, confirmation_moment, update_for_export
 from cpexport.errors import ExportFilesUnsettled, WatermarkConflict
 from cpexport.models import (
     BatchCount,
     CatalogPartition,
     CountBatchInput,
     Counting,
+    CurrentStateStatements,
+    CurrentStateUpdate,
     ExecutionStatus,
     ExportResult,
     ExportStatus,
@@ -456,19 +458,53 @@ def _record_success(
         database=catalogued.database,
         table=catalogued.table,
         partitions=catalogued.partitions,
-        current_state=update_for_export(
-            catalogued.database,
-            export.object_type,
-            export.domain_name,
-            catalogued.partitions,
-            reconcile=export.reconcile,
-            window_end=export.window.end,
-            requested_at=export.requested_at,
-            request_key=export.request_key,
-        ),
+        current_state=_current_state(export, catalogued, state, watermark, now),
         message=_superseded(recorded),
         **_reporting(recorded, export.execution_arn),
     )
+
+
+def _current_state(
+    export: IndexingExport, catalogued: Catalogued, state: StateTable, watermark: datetime | None, now: datetime
+) -> CurrentStateUpdate:
+    """The current-state work of an indexed export (see `current_state.update_for_export`).
+
+    A reconcile is remembered (RECONCILE item) until an incremental export whose watermark passed the
+    moment its job looked confirms it; that export then carries the deletions and the exactness.
+    """
+    looked_at = None
+    if export.reconcile and export.clock is not None and export.planned_at is not None:
+        looked_at = confirmation_moment(export.clock, export.planned_at, export.requested_at)
+    pending = None
+    mine = run_sort_key(export.window, export.request_key)
+    if not export.backfill:
+        found = state.get_reconcile(export.domain_name, export.object_type)
+        if found is not None and found.confirmed_by in (None, mine):
+            pending = PendingReconcileInfo(found.label, found.cutoff, found.confirm_after)
+    update = update_for_export(
+        catalogued.database,
+        export.object_type,
+        export.domain_name,
+        catalogued.partitions,
+        reconcile=export.reconcile,
+        window_end=export.window.end,
+        requested_at=export.requested_at,
+        request_key=export.request_key,
+        looked_at=looked_at,
+        watermark=watermark,
+        pending=pending,
+    )
+    if update.reconcile_label and update.cutoff and update.confirm_after:
+        state.put_reconcile(
+            export.domain_name, export.object_type, update.reconcile_label, update.cutoff, update.confirm_after
+        )
+    if update.confirmed_reconcile and not state.confirm_reconcile(
+        export.domain_name, export.object_type, update.confirmed_reconcile, mine, now
+    ):
+        # Another export confirmed it meanwhile (it carries the deletions) or a newer reconcile replaced it.
+        merge_only = CurrentStateStatements(merge=update.statements.merge) if update.statements else None
+        return update.model_copy(update={"statements": merge_only, "confirmed_reconcile": None, "exact_as_of": None})
+    return update
 
 
 def _reporting(recorded: RunRecorded, execution_arn: str) -> dict[str, Any]:

@@ -219,6 +219,9 @@ class ExportTask(Contract):
     execution_arn: str
     correlation_id: str
     request_key: str = Field(min_length=1, max_length=300)
+    # The plan's clock and when the execution started: when a reconcile's job looked, on the clock's timeline.
+    clock: UtcDatetime | None = None
+    planned_at: UtcDatetime | None = None
 
 
 class SkippedExport(Contract):
@@ -414,6 +417,12 @@ class CurrentStateUpdate(Contract):
     deleted_table: str
     merged: bool = False
     reconcile: bool = False
+    # A reconcile: its label (`deleted_by`), cutoff, and when an incremental export confirms its candidates.
+    reconcile_label: str | None = None
+    cutoff: UtcDatetime | None = None
+    confirm_after: UtcDatetime | None = None
+    # An incremental export that confirmed a reconcile: which one, and since when the table is exact.
+    confirmed_reconcile: str | None = None
     exact_as_of: UtcDatetime | None = None
     statements: CurrentStateStatements | None = None
     error: ErrorInfo | None = None

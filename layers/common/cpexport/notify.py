@@ -128,9 +128,16 @@ def _current_state_lines(result: ExportResult) -> list[str]:
     if not update.merged:
         return [f"    current state: {table} not updated (the export had no partition to merge)"]
     lines = [f"    current state: merged into {table}"]
-    if update.reconcile and update.exact_as_of is not None:
+    if update.reconcile and update.confirm_after is not None:
         lines.append(
-            f"    reconcile: objects it no longer holds were removed (listed in {update.database}.{update.deleted_table}); "
+            f"    reconcile: ids older than {render_utc(update.cutoff) if update.cutoff else 'its cutoff'} that the full "
+            f"export lacks are recorded in {update.database}.{update.deleted_table}; they leave {update.table} "
+            f"once an export moves the watermark past {render_utc(update.confirm_after)} (it tells deleted objects "
+            "from ones updated since)"
+        )
+    if update.confirmed_reconcile and update.exact_as_of is not None:
+        lines.append(
+            f"    reconcile confirmed: deleted and merged-away objects removed from {update.table}; "
             f"{result.domain_name} is exact as of {render_utc(update.exact_as_of)}"
         )
     return lines
@@ -236,6 +243,8 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
                 "table": f"{update.database}.{update.table}",
                 "merged": update.merged,
                 "reconcile": update.reconcile,
+                "confirmAfter": render_utc(update.confirm_after) if update.confirm_after else None,
+                "confirmedReconcile": update.confirmed_reconcile,
                 "exactAsOf": render_utc(update.exact_as_of) if update.exact_as_of else None,
                 "error": update.error.Error if update.error else None,
             }

@@ -241,6 +241,8 @@ def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, exe
                     execution_arn=plan_input.execution_arn,
                     correlation_id=correlation_id,
                     request_key=key,
+                    clock=clock if request.reconcile else None,
+                    planned_at=started if request.reconcile else None,
                 )
             )
     return PlanOutput(

@@ -140,14 +140,6 @@ class GlueCatalog:
                 raise self._missing(database, name) from exc
             raise
 
-    def has_table(self, database: str, name: str) -> bool:
-        """Whether the database has a table or view of that name (GetTable)."""
-        try:
-            self.table(database, name)
-        except ConfigurationError:
-            return False
-        return True
-
     def tables(self, database: str) -> Iterator[dict[str, Any]]:
         """Every table and view of the database (GetTables pages)."""
         with translated("GetTables"):

@@ -111,6 +111,16 @@ def _attribute(value: Any) -> dict[str, Any]:
     return {"S": str(value)}
 
 
+@dataclass(frozen=True)
+class PendingReconcile:
+    """A reconcile's candidates wait in `{stem}_deleted` until the watermark passes `confirm_after`."""
+
+    label: str
+    cutoff: datetime
+    confirm_after: datetime
+    confirmed_by: str | None  # the export that carried its deletions to the table (retries of it carry them again)
+
+
 class StateTable:
     """Conditional reads and writes of the pipeline's state."""
 
@@ -466,6 +476,43 @@ class StateTable:
         return WatermarkRecord(
             watermark=_parse(item["watermark"]["S"]),
             last_success_at=_parse(item["lastSuccessAt"]["S"]) if "lastSuccessAt" in item else None,
+        )
+
+    # -- reconcile ---------------------------------------------------------------------------
+    def put_reconcile(
+        self, domain_name: str, object_type: str, label: str, cutoff: datetime, confirm_after: datetime
+    ) -> None:
+        """Remember the newest reconcile of an object type until an incremental export confirms it."""
+        item = self._key(domain_name, object_type, "RECONCILE") | {
+            "label": {"S": label},
+            "cutoff": {"S": render_utc(cutoff)},
+            "confirmAfter": {"S": render_utc(confirm_after)},
+        }
+        with translated("PutItem"):
+            self._api.put_item(TableName=self.table_name, Item=item)
+
+    def get_reconcile(self, domain_name: str, object_type: str) -> PendingReconcile | None:
+        """The newest reconcile of an object type and whether an export confirmed it yet."""
+        item = self._get(partition_key(domain_name, object_type), "RECONCILE")
+        if not item:
+            return None
+        return PendingReconcile(
+            label=item["label"]["S"],
+            cutoff=_parse(item["cutoff"]["S"]),
+            confirm_after=_parse(item["confirmAfter"]["S"]),
+            confirmed_by=item["confirmedBy"]["S"] if "confirmedBy" in item else None,
+        )
+
+    def confirm_reconcile(self, domain_name: str, object_type: str, label: str, by: str, now: datetime) -> bool:
+        """Mark the reconcile confirmed by export `by` (its deletions go to the table with that export's merge);
+        False when another reconcile replaced it or another export confirmed it first."""
+        return self._conditional(
+            "UpdateItem",
+            self._api.update_item,
+            Key=self._key(domain_name, object_type, "RECONCILE"),
+            UpdateExpression="SET confirmedAt = :now, confirmedBy = :by",
+            ConditionExpression="label = :label AND (attribute_not_exists(confirmedBy) OR confirmedBy = :by)",
+            ExpressionAttributeValues={":now": {"S": render_utc(now)}, ":label": {"S": label}, ":by": {"S": by}},
         )
 
     def delete_lease_as_read(self, domain_name: str, object_type: str, lease: Lease) -> bool:
