@@ -349,8 +349,9 @@ class Demo:
             )
             if dropped:
                 print(
-                    f"    note: {len(dropped)} live objects changed after the cutoff are not in the table "
-                    f"({', '.join(short(i) for i in dropped[:5])}{', ...' if len(dropped) > 5 else ''})"
+                    f"    but the reconcile also removed {len(dropped)} live objects changed after the cutoff "
+                    f"({', '.join(short(i) for i in dropped[:5])}{', ...' if len(dropped) > 5 else ''}): absent from "
+                    "a full export ending at the watermark, they were taken for deleted (their next export brings them back)"
                 )
         return ok
 
