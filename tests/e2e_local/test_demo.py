@@ -1,6 +1,7 @@
 """`make demo` end to end: its own completeness check must pass, and its query answers match what it seeded."""
 
-from datetime import datetime
+import contextlib
+import io
 
 import pytest
 
@@ -17,31 +18,51 @@ def _newest(objects):
     return latest
 
 
-def test_the_demo_runs_three_days_finds_nothing_missing_and_answers_queries_from_its_objects(tmp_path, capsys):
-    outcome = demo.run_demo(days=3, time_scale=0.01, log_path=tmp_path / "lambdas.log")
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """One run of the demo (about a minute) for every test of this module: its outcome, stdout and log."""
+    log = tmp_path_factory.mktemp("demo") / "lambdas.log"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        outcome = demo.run_demo(days=3, time_scale=0.01, log_path=log)
+    return outcome, printed.getvalue(), log
+
+
+def test_the_demo_runs_three_days_finds_nothing_missing_and_answers_queries_from_its_objects(ran):
+    outcome, out, log = ran
     assert outcome.code == 0, out
-    assert "Demo PASSED: nothing is missing." in out
+    assert "Demo PASSED: nothing is missing, and the current state is exact as of the reconcile." in out
     assert "[FAILED] Customer Profiles export FAILED: demo-domain: 2 exported, 1 failed" in out
     assert "result event: Customer Profiles Export Succeeded" in out
     # The handlers' JSON lines (metrics at least) went to the log file, not the terminal
-    assert sum(line.startswith("{") for line in (tmp_path / "lambdas.log").read_text().splitlines()) > 10
+    assert sum(line.startswith("{") for line in log.read_text().splitlines()) > 10
     assert not any(line.startswith('{"_aws"') for line in out.splitlines())
 
-    # The saved query's current counts are the seeded objects: every profile seeded is there (profiles never
-    # fail in the demo and appear before the lag), each type at least all objects due before its watermark
+    # Saturday took a few objects from the domain: a merge (profiles) and deletions (orders, assets)
+    removed = outcome.removed
+    assert outcome.merged_away and removed["_order"] and set(outcome.merged_away) <= set(removed["_profile"])
+    # Before the reconcile the current-state tables held every seeded object; after it, fewer, by at least
+    # the objects gone (see test below for "exactly")
     counts = {row["object_type"]: row["objects"] for row in outcome.answers["Current count by object type"]}
-    profiles = _newest(outcome.seeded["_profile"])
-    assert counts["_profile"] == len(profiles)
+    assert counts == outcome.counts_after
     for object_type, objects in outcome.seeded.items():
-        newest = _newest(objects)
-        cutoff = datetime.fromisoformat(outcome.watermarks[object_type].replace("Z", "+00:00")).timestamp() * 1000
-        due = [obj for obj in newest.values() if obj["lastUpdated"] < cutoff]
-        assert len(due) <= counts[object_type] <= len(newest), object_type
-    # profiles by loyalty tier add up to the same profiles, with the tiers the seeded newest versions carry
-    tiers = outcome.answers["Current profiles by loyalty tier"]
-    assert sum(row["profiles"] for row in tiers) == len(profiles)
-    seeded_tiers = {(obj.get("Attributes") or {}).get("loyaltyTier") for obj in profiles.values()}
+        assert outcome.counts_before[object_type] == len(_newest(objects)), object_type
+        assert outcome.counts_after[object_type] <= outcome.counts_before[object_type] - len(removed[object_type])
+        # the ids gone are absent from the _state table
+        assert not set(removed[object_type]) & set(outcome.tables_after[object_type]), object_type
+    # the merged-away profile and the deleted order followed by the demo are in the _deleted tables
+    for object_type in ("_profile", "_order"):
+        (row,) = outcome.deleted_rows[object_type]
+        assert row["id"] in removed[object_type]
+        assert row["deleted_by"].startswith("reconcile demo-domain ") and row["detected_at"].endswith("Z")
+    assert "before the reconcile the `_state` tables still hold them" in out
+    assert out.count("exact_as_of.demo-domain = ") == 3
+    # live profiles by loyalty tier add up to the profiles the _state table holds
+    tiers = outcome.answers["Live profiles by loyalty tier"]
+    assert sum(row["profiles"] for row in tiers) == outcome.counts_after["_profile"]
+    seeded_tiers = {
+        (obj.get("Attributes") or {}).get("loyaltyTier") for obj in _newest(outcome.seeded["_profile"]).values()
+    }
     assert {row["loyalty_tier"] for row in tiers} <= seeded_tiers
     # objects changed per day: no day counts more objects than were seeded
     per_day = outcome.answers["Objects changed per day"]
@@ -51,3 +72,15 @@ def test_the_demo_runs_three_days_finds_nothing_missing_and_answers_queries_from
     # and on-call's status is green once day 3 recovered day 2's failure
     assert outcome.status_code == 0
     assert "$ cpexport status" in out and "-> OK" in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the reconcile also removes live objects changed after its cutoff (merge main profiles, moved orders, "
+    "objects updated inside the lag): absent from a full export that ends at the watermark, they are recorded "
+    "as deleted though the export cannot prove it",
+)
+def test_the_reconcile_removes_exactly_the_objects_gone_from_the_domain(ran):
+    outcome, _, _ = ran
+    for object_type, ids in outcome.removed.items():
+        assert outcome.counts_after[object_type] == outcome.counts_before[object_type] - len(ids), object_type
