@@ -49,6 +49,7 @@ class Counts:
     current_stale: int = 0
     current_extra: int = 0
     reconcile_inexact: int = 0
+    replays: int = 0
     replay_changed: int = 0
     violations: list[str] = field(default_factory=list)
 
@@ -74,7 +75,7 @@ class Counts:
             f"({self.confirmed_reconciles} confirmed), "
             f"current rows checked {self.current_checked}: stale {self.current_stale}, "
             f"extra {self.current_extra}, inexact after a reconcile {self.reconcile_inexact}, "
-            f"changed by a replayed merge {self.replay_changed}"
+            f"changed by {self.replays} replayed merges {self.replay_changed}"
         )
 
 

@@ -310,7 +310,9 @@ class Soak:
             counts.add("current_extra", extra)
             counts.current_checked += checked
         if self.rng.random() < 0.3:
-            counts.add("replay_changed", self.replay_a_merge())
+            changed = self.replay_a_merge()
+            counts.replays += 1
+            counts.add("replay_changed", changed)
 
     def replay_a_merge(self) -> list[str]:
         """Merge an export the table already took once more: nothing may change."""
