@@ -144,9 +144,10 @@ def variants(strict_stack: OfflineStack) -> Variants:
     assert steps["maintenance"]["status"] == "SUCCEEDED"
     assert steps["maintenance that never finishes"]["error"] == "MaintenanceFailed"
     # one alert per table (the object type's state and deleted tables)
-    assert steps["maintenance that never finishes"]["notifications"] == [
-        ("FAILED", "Customer Profiles export: table maintenance failed")
-    ] * 2
+    assert (
+        steps["maintenance that never finishes"]["notifications"]
+        == [("FAILED", "Customer Profiles export: table maintenance failed")] * 2
+    )
     assert steps["maintenance tick refused by Step Functions"] == {
         "dead_lettered": True,
         "error": "ThrottlingException",
