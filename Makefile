@@ -43,7 +43,7 @@ typecheck: $(STAMP)
 
 validate: $(STAMP)  ## sam validate --lint (cfn-lint inside) and statelint on the ASL
 	$(BIN)/sam validate --lint --template template.yaml
-	$(BIN)/python -m local.checks statelint statemachine/export.asl.json
+	for asl in statemachine/*.asl.json; do $(BIN)/python -m local.checks statelint $$asl || exit 1; done
 
 # Every finding is fixed or skipped on its resource with a reason: checkov `Metadata: checkov: skip`,
 # cfn-lint `Metadata: cfn-lint: config: ignore_checks`, bandit `# nosec BXXX: reason`.

@@ -229,7 +229,8 @@ class AthenaEngine:
 
     # ---------------------------------------------------------------------------------- catalog and S3
     def _table_name(self, table: exp.Table, database: str) -> tuple[str, str]:
-        return (table.db or database).lower(), table.name.strip("`").lower()
+        # VACUUM is parsed as a Command: a backticked identifier keeps its backticks (name and database).
+        return (table.db or database).strip("`").lower(), table.name.strip("`").lower()
 
     def _glue_table(self, database: str, name: str) -> dict[str, Any]:
         try:

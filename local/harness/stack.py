@@ -32,6 +32,9 @@ LOG = logging.getLogger("local.harness")
 HOST = "127.0.0.1"
 # The schedule `fire_schedule()` fires when none is named: the template's export tick (SAM: state machine + event name).
 DEFAULT_SCHEDULE = "ExportStateMachineSchedule"
+# The state machine `start_execution()` starts when none is named: the template's export workflow
+# (its maintenance state machine is named when meant).
+DEFAULT_STATE_MACHINE = "ExportStateMachine"
 
 __all__ = [
     "DeliveryFailed",
@@ -80,10 +83,13 @@ class DeployedStack:
         return self.deployment.physical_id(logical_id)
 
     def state_machine_arn(self, logical_id: str | None = None) -> str:
-        """The ARN of a state machine of the stack (the only one when `logical_id` is None)."""
+        """The ARN of a state machine of the stack (the only one, or the export's, when `logical_id` is None)."""
         if logical_id is not None:
             return self.physical_id(logical_id)
         machines = self.deployment.of_type("AWS::StepFunctions::StateMachine")
+        defaults = [m for m in machines if m.logical_id == DEFAULT_STATE_MACHINE]
+        if len(machines) > 1 and defaults:
+            machines = defaults
         if len(machines) != 1:
             raise ValueError(f"Name the state machine: {[m.logical_id for m in machines]}")
         return machines[0].physical_id
@@ -96,7 +102,7 @@ class DeployedStack:
     def start_execution(
         self, input: dict[str, Any] | str | None = None, name: str | None = None, state_machine: str | None = None
     ) -> str:
-        """Start an execution (of `state_machine`: logical id or ARN; default the only one); return its ARN."""
+        """Start an execution (of `state_machine`: logical id or ARN; default the export's); return its ARN."""
         arn = (
             state_machine
             if state_machine and state_machine.startswith("arn:")

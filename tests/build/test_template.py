@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,41 @@ def test_the_reconcile_schedule_asks_for_a_full_export_and_is_off_at_zero_days(r
     }
     assert props["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
     assert props["State"] == {"Fn::If": ["ReconcileOnSchedule", {"Ref": "ScheduleState"}, "DISABLED"]}
+
+
+def test_the_maintenance_schedule_runs_weekly_by_default_and_follows_the_schedule_state(resources):
+    schedule = of_type(resources, "AWS::Scheduler::Schedule")["MaintenanceStateMachineSchedule"]
+    props = schedule["Properties"]
+    assert props["Target"]["Arn"] == {"Ref": "MaintenanceStateMachine"}
+    assert props["ScheduleExpression"] == {"Ref": "MaintenanceScheduleExpression"}
+    assert props["ScheduleExpressionTimezone"] == {"Ref": "ScheduleTimezone"}
+    assert props["State"] == {"Ref": "ScheduleState"}
+    assert "Name" not in props  # CloudFormation names it: two stacks never collide
+    assert props["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
+    parameter = load_template(ROOT / "template.yaml")["Parameters"]["MaintenanceScheduleExpression"]
+    assert parameter["Default"] == "cron(0 4 ? * SUN *)"
+
+
+def test_each_state_machine_definition_uses_exactly_its_own_substitutions(resources):
+    template = load_template(ROOT / "template.yaml")
+    machines = of_type(template["Resources"], "AWS::Serverless::StateMachine")
+    assert set(machines) == {"ExportStateMachine", "MaintenanceStateMachine"}
+    for name, machine in machines.items():
+        definition = (ROOT / machine["Properties"]["DefinitionUri"]).read_text()
+        used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", definition))
+        assert used == set(machine["Properties"]["DefinitionSubstitutions"]), name
+        assert '"arn:aws:lambda' not in definition and '"arn:aws:sns:' not in definition, name
+
+
+def test_a_failed_maintenance_pages_on_call(resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    watching = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"].get("Dimensions")
+        == [{"Name": "StateMachineArn", "Value": {"Ref": "MaintenanceStateMachine"}}]
+    ]
+    assert [(p["MetricName"], p["Threshold"]) for p in watching] == [("ExecutionsFailed", 1)]
 
 
 def test_export_requests_match_the_documented_detail_type_on_the_configured_bus(resources):

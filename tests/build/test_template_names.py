@@ -66,7 +66,11 @@ def test_every_name_the_template_sets_derives_from_the_stack_name(stack_name):
 def test_the_schedule_and_the_layer_are_not_named_alike_in_every_stack():
     deployment = deploy("shop")
     schedules = deployment.of_type("AWS::Scheduler::Schedule")
-    assert set(schedules) == {"ExportStateMachineSchedule", "ExportStateMachineReconcile"}
+    assert set(schedules) == {
+        "ExportStateMachineSchedule",
+        "ExportStateMachineReconcile",
+        "MaintenanceStateMachineSchedule",
+    }
     for schedule in schedules.values():
         assert "Name" not in schedule["Properties"], "a fixed schedule name collides between stacks"
         assert schedule["Properties"].get("GroupName", "default") == "default"

@@ -177,7 +177,7 @@ def test_every_rule_dead_letter_queue_lets_exactly_its_rule_send(shop):
 
 def test_each_schedule_dead_letters_through_its_own_role(shop):
     schedules = shop.of_type("AWS::Scheduler::Schedule")
-    assert len(schedules) == 2  # the export tick and the reconcile
+    assert len(schedules) == 3  # the export tick, the reconcile and the Iceberg maintenance
     for schedule in schedules:
         target = shop.properties(schedule)["Target"]
         role = next(name for name in shop.of_type("AWS::IAM::Role") if shop.arn(name) == target["RoleArn"])
@@ -282,3 +282,45 @@ def test_the_retention_schedule_may_only_invoke_the_partition_job_and_dead_lette
     assert grants(statements, "lambda:InvokeFunction", target["Arn"])
     assert grants(statements, "sqs:SendMessage", target["DeadLetterConfig"]["Arn"])
     assert _actions(statements) == {"lambda:InvokeFunction", "sqs:SendMessage"}
+
+
+def test_maintenance_may_rewrite_only_the_current_state_tables_and_alert(shop):
+    # OPTIMIZE and VACUUM run as the maintenance role: the workgroup, the stack's catalog, the
+    # current-state folder and the results, the export key; a failed table is published to the topic.
+    statements = role_statements(shop, "MaintenanceStateMachineRole")
+    bucket = shop.arn("ExportBucket")
+    database = "customer_profiles_export"
+    glue = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}"
+    workgroup = f"arn:{PARTITION}:athena:{REGION}:{ACCOUNT}:workgroup/customer-profiles-export"
+    for action in ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"):
+        assert grants(statements, action, workgroup), action
+    assert not grants(statements, "athena:StartQueryExecution", workgroup.replace("/customer", "/other-customer"))
+    for resource in (f"{glue}:catalog", f"{glue}:database/{database}", f"{glue}:table/{database}/profile_state"):
+        for action in ("GetDatabase", "GetTable", "GetTables", "UpdateTable", "GetPartitions"):
+            assert grants(statements, f"glue:{action}", resource), (action, resource)
+    assert not grants(statements, "glue:UpdateTable", f"{glue}:table/other_database/profile_state")
+    assert not grants(statements, "glue:CreateTable", f"{glue}:table/{database}/profile_state")
+    table_file = f"{bucket}/exports/current-state/profile_state/data/1a2b.parquet"
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        assert grants(statements, action, table_file), action
+        assert grants(statements, action, f"{bucket}/athena-results/1a2b.csv"), action
+    assert grants(statements, "s3:ListBucket", bucket)
+    raw = f"{bucket}/exports/{ACCOUNT}/shop/20261102T000000/20261101T000000-20261101T233000/_profile/5d1c"
+    assert not grants(statements, "s3:GetObject", raw) and not grants(statements, "s3:DeleteObject", raw)
+    for key in ("ExportKey", "NotificationKey"):
+        assert grants(statements, "kms:Decrypt", shop.arn(key)) and grants(
+            statements, "kms:GenerateDataKey", shop.arn(key)
+        )
+    assert grants(statements, "sns:Publish", shop.ref("NotificationTopic"))
+    assert not grants(statements, "sns:Publish", shop.ref("AlarmTopic"))
+    # nothing else: no Lambda, no DynamoDB, no table creation
+    services = {action.split(":")[0] for action in _actions(statements)}
+    assert services == {"logs", "athena", "glue", "s3", "kms", "sns"}
+
+
+def test_maintenance_logs_to_its_own_log_group():
+    deployment = deploy("shop", LogRetentionDays="14")
+    (destination,) = deployment.properties("MaintenanceStateMachine")["LoggingConfiguration"]["Destinations"]
+    group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    assert group == deployment.arn("MaintenanceStateMachineLogGroup")
+    assert deployment.properties("MaintenanceStateMachineLogGroup")["RetentionInDays"] == "14"

@@ -54,7 +54,13 @@ def test_plan_creates_and_updates_its_own_tables_and_index_only_adds_partitions_
         for statement in role_statements(deployment, role):
             if any(action.lower().startswith(("glue:", "athena:")) or action == "*" for action in statement["Action"]):
                 glue.setdefault(role, []).append(statement)
-    assert set(glue) == {"PlanFunctionRole", "IndexExportFunctionRole"}
+    # The state machines run Athena on the current-state tables (their grants: tests/build/test_template_permissions.py).
+    assert set(glue) == {
+        "PlanFunctionRole",
+        "IndexExportFunctionRole",
+        "ExportStateMachineRole",
+        "MaintenanceStateMachineRole",
+    }
     prefix = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}"
     # Plan: the tables and views of its own database, nothing else of the catalog
     (plan,) = glue["PlanFunctionRole"]

@@ -35,6 +35,8 @@ SERVICE_OF_ROLE = {
     "ExportStateMachineRole": "states.amazonaws.com",
     "ExportStateMachineScheduleRole": "scheduler.amazonaws.com",
     "ExportStateMachineExportRequestedRole": "events.amazonaws.com",
+    "MaintenanceStateMachineRole": "states.amazonaws.com",
+    "MaintenanceStateMachineScheduleRole": "scheduler.amazonaws.com",
 }
 
 

@@ -9,7 +9,10 @@ template's run can stop at the first difference. Steps, cheapest first:
 2. an export request through EventBridge that updates the association (the rule's role),
 3. a failing export (RecordFailure),
 4. a rejected request,
-5. a tick Step Functions refuses: the schedule's dead-letter queue (the schedule role's sqs:SendMessage).
+5. a tick Step Functions refuses: the schedule's dead-letter queue (the schedule role's sqs:SendMessage),
+6. Iceberg maintenance of the tables the first run made (the maintenance role and its schedule's),
+7. a maintenance whose VACUUM never finishes: the alert on the topic (sns:Publish, the notification key),
+8. a maintenance tick Step Functions refuses (its schedule role's sqs:SendMessage).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from local.harness.stack import DeployedStack, OfflineStack
 from local.observe import PipelineObserver
 from tests.strict.conftest import DOMAIN
 
+MAINTENANCE_SCHEDULE = "MaintenanceStateMachineSchedule"
 DAY0 = datetime(2026, 11, 1, tzinfo=UTC)
 OBJECT_TYPE = "_profile"
 Observation = dict[str, Any]
@@ -44,6 +48,12 @@ def clear_state(stack: DeployedStack, observer: PipelineObserver) -> None:
     """
     s3 = stack.client("s3")
     bucket = stack.outputs["ExportBucketName"]
+    # The catalog goes with the bucket: a current-state table would point to deleted Iceberg metadata.
+    glue = stack.client("glue")
+    database = stack.outputs["GlueDatabaseName"]
+    for page in glue.get_paginator("get_tables").paginate(DatabaseName=database):
+        for table in page["TableList"]:
+            glue.delete_table(DatabaseName=database, Name=table["Name"])
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         for version in page.get("Versions", []) + page.get("DeleteMarkers", []):
             s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
@@ -91,10 +101,11 @@ def run_scenario(
         DOMAIN, OBJECT_TYPE, generate(OBJECT_TYPE, 25, _ms(DAY0), _ms(DAY0 + timedelta(hours=20)), seed=3)
     )
 
-    machine = stack.deployment.plan.state_machines[0]
-    role = stack.deployment.hidden[machine.role_output or ""]
     try:
-        check_state_machine_role(offline.account, stack.stack_name, machine.logical_id, role, machine.logging_output)
+        for machine in stack.deployment.plan.state_machines:
+            role = stack.deployment.hidden[machine.role_output or ""]
+            logging = machine.logging_output
+            check_state_machine_role(offline.account, stack.stack_name, machine.logical_id, role, logging)
         yield "deployment checks", {"refused": None}
     except DeploymentError as refused:
         yield "deployment checks", {"refused": str(refused).split(": ", 2)[-1].split(" (")[0]}
@@ -131,6 +142,30 @@ def run_scenario(
     finally:
         offline.fail_next_trigger_starts(0)
     yield "tick refused by Step Functions", outcome
+
+    try:
+        maintenance = stack.fire_schedule(MAINTENANCE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=7))
+    except DeliveryFailed as failed:
+        yield "maintenance", {"started": False, "error": failed.outcome.error_code}
+        return
+    yield "maintenance", _run(stack, observer, maintenance)
+
+    offline.account.athena_faults.need_more_vacuum_runs(100)
+    try:
+        failing_maintenance = stack.start_execution({}, state_machine="MaintenanceStateMachine")
+        yield "maintenance that never finishes", _run(stack, observer, failing_maintenance)
+    finally:
+        offline.account.athena_faults.need_more_vacuum_runs(0)
+
+    offline.fail_next_trigger_starts(100)
+    try:
+        stack.fire_schedule(MAINTENANCE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=14))
+        outcome = {"dead_lettered": None}
+    except DeliveryFailed as failed:
+        outcome = {"dead_lettered": failed.outcome.dead_lettered, "error": failed.outcome.error_code}
+    finally:
+        offline.fail_next_trigger_starts(0)
+    yield "maintenance tick refused by Step Functions", outcome
 
 
 def first_difference(

@@ -1,8 +1,8 @@
 """Every permission the template grants is needed: without any one statement, a user-visible outcome changes.
 
 The statements come from the real template.yaml as the harness transforms it (samtranslator): every
-Statement of every inline policy of every `AWS::IAM::Role` (the functions' roles, the state machine's,
-the schedule's and the request rule's), and of every `AWS::IAM::Policy` attached to one of them (the
+Statement of every inline policy of every `AWS::IAM::Role` (the functions' roles, the two state
+machines', the schedules' and the request rule's), and of every `AWS::IAM::Policy` attached to one of them (the
 state machine's right to start its own Distributed Map children). A variant without one statement is applied to the deployed
 stack by re-putting the role's inline policy in moto's IAM (cheap; `test_a_redeployed_variant_...`
 shows once that a full deployment of a variant behaves the same), the scenario of `scenario.py` runs,
@@ -145,6 +145,17 @@ def variants(strict_stack: OfflineStack) -> Variants:
     assert steps["failing export"]["error"] == "ExportFailed"
     assert steps["rejected request"]["error"] == "ExportRequestRejected"
     assert steps["tick refused by Step Functions"] == {"dead_lettered": True, "error": "ThrottlingException"}
+    assert steps["maintenance"]["status"] == "SUCCEEDED"
+    assert steps["maintenance that never finishes"]["error"] == "MaintenanceFailed"
+    # one alert per table (the object type's state and deleted tables)
+    assert (
+        steps["maintenance that never finishes"]["notifications"]
+        == [("FAILED", "Customer Profiles export: table maintenance failed")] * 2
+    )
+    assert steps["maintenance tick refused by Step Functions"] == {
+        "dead_lettered": True,
+        "error": "ThrottlingException",
+    }
     return Variants(strict_stack, observer, baseline)
 
 
@@ -161,6 +172,8 @@ def test_statements_are_found_for_every_role_the_template_creates() -> None:
         "ExportStateMachineRole",
         "ExportStateMachineScheduleRole",
         "ExportStateMachineExportRequestedRole",
+        "MaintenanceStateMachineRole",
+        "MaintenanceStateMachineScheduleRole",
     } <= roles
     assert len({ref.label for ref in STATEMENTS}) == len(STATEMENTS)
     # the state machine's right to start its Distributed Map children is a policy of its own
