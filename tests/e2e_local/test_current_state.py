@@ -109,9 +109,7 @@ def test_scheduled_exports_leave_exactly_the_newest_exported_version_of_each_obj
     # And a second day that updates some of them (a newer version of the same id) and adds orders
     story.seed("_profile", [newer_version(p, at(1, 2 + i)) for i, p in enumerate(profiles[:5])])
     story.seed("_order", [newer_version(o, at(1, 3 + i)) for i, o in enumerate(orders[:5])])
-    story.seed(
-        "_order", generate("_order", 10, ms(at(1)), ms(at(1, 20)), 13, profile_ids=[p["id"] for p in profiles])
-    )
+    story.seed("_order", generate("_order", 10, ms(at(1)), ms(at(1, 20)), 13, profile_ids=[p["id"] for p in profiles]))
 
     # When the second tick exports and merges them
     second = tick(story.stack, day=2)
@@ -275,6 +273,12 @@ def test_a_merge_that_keeps_failing_alerts_once_and_rebuild_current_catches_the_
     (event,) = observer.result_events()
     assert event["detail"]["status"] == "SUCCEEDED"
     assert event["detail"]["currentState"]["merged"] is False and event["detail"]["currentState"]["error"]
+    # And explain tells the same story
+    explained = story.cli("explain", result["executionArn"])
+    assert f"Current state: NOT merged into {story.database}.order_state" in explained.stdout
+    assert f"cpexport rebuild-current --domain {DOMAIN} --type _order" in explained.stdout
+    assert "MergeIntoCurrent: States.TaskFailed x" in explained.stdout, explained.stdout
+    assert "could not be merged into its current-state table" in explained.stdout
     # And the table lacks the new orders
     expected = story.live("_order")
     assert story.table("_order") != expected
