@@ -54,7 +54,10 @@ def test_the_schedule_sends_its_scheduled_time_with_retries_and_a_dead_letter_qu
 def test_the_reconcile_schedule_asks_for_a_full_export_and_is_off_at_zero_days(resources):
     schedule = of_type(resources, "AWS::Scheduler::Schedule")["ExportStateMachineReconcile"]
     props = schedule["Properties"]
-    assert json.loads(props["Target"]["Input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>", "reconcile": True}
+    assert json.loads(props["Target"]["Input"]) == {
+        "scheduledTime": "<aws.scheduler.scheduled-time>",
+        "reconcile": True,
+    }
     assert props["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
     assert props["State"] == {"Fn::If": ["ReconcileOnSchedule", {"Ref": "ScheduleState"}, "DISABLED"]}
 
