@@ -172,8 +172,11 @@ def _plain(value: dict[str, Any]) -> Any:
     kind, raw = next(iter(value.items()))
     if kind == "N":
         return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+    # A run's `partitions` is a list of maps: read nested values too (soak and tests take their names).
     if kind == "L":
         return [_plain(item) for item in raw]
     if kind == "M":
         return {key: _plain(item) for key, item in raw.items()}
+    if kind == "NULL":
+        return None
     return raw

@@ -18,6 +18,18 @@ from typing import Any
 from cpexport.models import ErrorInfo, render_utc
 
 # The states inside the Map iteration (statemachine/export.asl.json).
+# After IndexExport: the export goes into its current-state table; DropStatements' output is the final result.
+CURRENT_STATE_STATES = (
+    "MergeWanted?",
+    "MergeIntoCurrent",
+    "Reconcile?",
+    "RecordDeleted",
+    "ApplyDeleted",
+    "MarkExact",
+    "CurrentStateUpdated",
+    "CurrentStateNotUpdated",
+    "DropStatements",
+)
 ITERATION_STATES = frozenset(
     {
         "StartExport",
@@ -32,6 +44,7 @@ ITERATION_STATES = frozenset(
         "Indexed",
         "RecordFailure",
         "FailureNotRecorded",
+        *CURRENT_STATE_STATES,
     }
 )
 NOTIFY_STATES = ("Notify", "NotifyRejected", "NotifyBroken")
@@ -45,6 +58,10 @@ _PHASES = {
     "FilesSettled?": "indexing the files",
     "WaitForFiles": "waiting for the files to settle",
     "RecordFailure": "recording the failure",
+    "MergeIntoCurrent": "merging into the current-state table",
+    "RecordDeleted": "recording what the reconcile found deleted",
+    "ApplyDeleted": "removing what the reconcile found deleted",
+    "MarkExact": "marking the current-state table exact",
 }
 
 
@@ -78,6 +95,7 @@ class ExportStory:
     object_type: str
     window: dict[str, str] | None = None
     backfill: bool = False
+    reconcile: bool = False
     submission: str | None = None  # SUBMITTED, ADOPTED or SKIPPED (already exported by another execution)
     data_integration_name: str | None = None
     polls: int = 0
@@ -115,6 +133,7 @@ class ExportStory:
             "objectType": self.object_type,
             "window": self.window,
             "backfill": self.backfill,
+            "reconcile": self.reconcile,
             "submission": self.submission,
             "dataIntegrationName": self.data_integration_name,
             "polls": self.polls,
@@ -161,6 +180,8 @@ class ExecutionStory:
             scope += f" of domain {request['domainName']}"
         if request.get("objectTypes"):
             scope += f" ({', '.join(map(str, request['objectTypes']))})"
+        if request.get("reconcile"):
+            return f"a reconcile{scope}: a full export from InitialStartTime to each watermark"
         if request.get("startTime"):
             end = request.get("endTime") or "the newest safe time"
             return f"a backfill{scope} of {request['startTime']}..{end}"
@@ -258,6 +279,7 @@ def _read_event(story: ExecutionStory, event: dict[str, Any], owner: Any) -> Non
         if name == "StartExport" and isinstance(payload, dict):
             export.window = payload.get("window")
             export.backfill = bool(payload.get("backfill", False))
+            export.reconcile = bool(payload.get("reconcile", False))
     elif kind.endswith("StateExited") and name in ITERATION_STATES:
         _read_exit(export, str(name), _json(details.get("output")))
     elif kind in {"LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskFailed", "TaskTimedOut"}:
@@ -280,6 +302,7 @@ def _read_plan(story: ExecutionStory, plan: Any) -> None:
             "objectType": task.get("objectType"),
             "window": task.get("window"),
             "backfill": task.get("backfill", False),
+            "reconcile": task.get("reconcile", False),
         }
         for task in plan.get("exports") or []
     ]
@@ -287,6 +310,7 @@ def _read_plan(story: ExecutionStory, plan: Any) -> None:
         export = story.export(str(task["domainName"]), str(task["objectType"]))
         export.window = task["window"]
         export.backfill = bool(task["backfill"])
+        export.reconcile = bool(task["reconcile"])
 
 
 def _read_exit(export: ExportStory, state: str, output: Any) -> None:
@@ -301,6 +325,8 @@ def _read_exit(export: ExportStory, state: str, output: Any) -> None:
         export.statuses.append(str(output.get("status")))
     elif state in {"IndexExport", "RecordFailure", "FailureNotRecorded"} and output.get("status") != "SETTLING":
         export.result = output
+    elif state == "DropStatements":
+        export.result = output  # the indexed result with the current-state outcome (merged, error)
 
 
 def _window_text(window: Any) -> str:
@@ -341,7 +367,7 @@ def narrate(story: ExecutionStory) -> list[str]:
     if story.planned:
         lines.append(f"Plan: {len(story.planned)} export(s).")
         for task in story.planned:
-            kind = " (backfill)" if task.get("backfill") else ""
+            kind = " (reconcile)" if task.get("reconcile") else " (backfill)" if task.get("backfill") else ""
             lines.append(f"  - {task['domainName']}/{task['objectType']}: {_window_text(task['window'])}{kind}")
     for skipped in story.skipped:
         lines.append(f"  - {skipped.get('domainName')}/{skipped.get('objectType')}: skipped, {skipped.get('reason')}")
@@ -361,8 +387,31 @@ def narrate(story: ExecutionStory) -> list[str]:
     return lines
 
 
+def _current_state_lines(export: ExportStory) -> list[str]:
+    state = (export.result or {}).get("currentState")
+    if not isinstance(state, dict):
+        return []
+    table = f"{state.get('database')}.{state.get('table')}"
+    error = state.get("error")
+    if isinstance(error, dict):
+        return [
+            f"  Current state: NOT merged into {table} ({error.get('Error')}); catch it up with: "
+            f"cpexport rebuild-current --domain {export.domain_name} --type {export.object_type}"
+        ]
+    if not state.get("merged"):
+        return []
+    line = f"  Current state: merged into {table}"
+    if state.get("reconcile") and state.get("exactAsOf"):
+        line += (
+            f"; what the full export no longer holds was removed (listed in {state.get('database')}."
+            f"{state.get('deletedTable')}), exact as of {state['exactAsOf']}"
+        )
+    return [line + "."]
+
+
 def _narrate_export(export: ExportStory, execution_status: str) -> list[str]:
-    head = f"{export.label} {_window_text(export.window)}{' (backfill)' if export.backfill else ''}:"
+    kind = " (reconcile)" if export.reconcile else " (backfill)" if export.backfill else ""
+    head = f"{export.label} {_window_text(export.window)}{kind}:"
     parts = []
     if export.submission == "SUBMITTED":
         parts.append(f"job submitted (data integration {export.data_integration_name})")
@@ -388,9 +437,10 @@ def _narrate_export(export: ExportStory, execution_status: str) -> list[str]:
                 f"{result.get('bytes', 0)} bytes" + (f", manifest {manifest}" if manifest else "") + "."
             )
             if export.backfill:
-                lines.append("  A backfill: the watermark did not move.")
+                lines.append(f"  A {'reconcile' if export.reconcile else 'backfill'}: the watermark did not move.")
             elif watermark:
                 lines.append(f"  The watermark moved to {watermark}.")
+            lines.extend(_current_state_lines(export))
         else:
             lines.append(f"  {status}: {result.get('message') or 'no reason given'}.")
             if export.backfill:

@@ -448,6 +448,99 @@ def test_the_installed_console_script_backfills_a_range_without_moving_the_water
     assert scenario.state().get_watermark(DOMAIN, "_profile") == watermark
 
 
+# --------------------------------------------------------------------------------- the current-state tables
+def test_reconcile_plans_a_full_export_to_the_watermark_and_leaves_the_watermark_where_it_was(scenario):
+    watermark = scenario.state().get_watermark(DOMAIN, "_profile")
+
+    code, document, progress = run_command(
+        scenario, MODULE, "reconcile", "--domain", DOMAIN, "--type", "_profile", "--wait", "--poll-seconds", "0.2"
+    )
+
+    assert code == 0, progress
+    execution, result = document["execution"], document["result"]
+    assert execution["name"].startswith("cpexport-reconcile-")
+    assert execution["input"] == {
+        "reconcile": True,
+        "domainName": DOMAIN,
+        "objectTypes": ["_profile"],
+        "correlationId": execution["name"],
+    }
+    full = {"start": render_utc(scenario.initial_start), "end": render_utc(watermark)}
+    assert [p["window"] for p in execution["planned"]] == [full]
+    assert result["status"] == "SUCCEEDED"
+    assert "a reconcile of domain cli-a (_profile)" in " ".join(result["story"])
+    (export,) = result["exports"]
+    assert export["outcome"] == "SUCCEEDED" and export["result"]["records"] == 40
+    # The same window as the first export's: the job's start moves a second earlier (the service refuses
+    # a window a job of the data integration already had), the end is the watermark
+    assert export["window"]["end"] == full["end"] and export["window"]["start"] <= full["start"]
+    assert export["result"]["currentState"]["merged"] is True
+    assert export["result"]["currentState"]["exactAsOf"] == render_utc(watermark)
+    assert export["reconcile"] is True
+    assert "Current state: merged into cli.profile_state; what the full export no longer holds was removed" in " ".join(
+        result["story"]
+    )
+    assert scenario.state().get_watermark(DOMAIN, "_profile") == watermark
+
+
+def test_reconcile_of_an_object_type_the_stack_does_not_export_is_refused(scenario):
+    started = len(scenario.executions())
+
+    result = invoke(scenario, "reconcile", "--domain", DOMAIN, "--type", "_case")
+
+    assert result.exit_code == 2
+    assert "objectTypes: _case" in result.stderr and "Nothing was started." in result.stderr
+    assert len(scenario.executions()) == started
+
+
+def test_rebuild_current_merges_every_indexed_export_and_counts_the_live_objects(scenario):
+    code, document = invoke_json(
+        scenario, "rebuild-current", "--domain", DOMAIN, "--type", "_profile", "--type", "_order"
+    )
+
+    assert code == 0
+    assert document["stackName"] == "cli"
+    tables = {table["objectType"]: table for table in document["tables"]}
+    succeeded = {
+        object_type: [r for r in scenario.state().list_runs(DOMAIN, object_type) if r.get("status") == "SUCCEEDED"]
+        for object_type in ("_profile", "_order")
+    }
+    for object_type, stem in (("_profile", "profile"), ("_order", "order")):
+        assert tables[object_type] == {
+            "domainName": DOMAIN,
+            "objectType": object_type,
+            "table": f"cli.{stem}_state",
+            "exportsMerged": len(succeeded[object_type]),
+            "expiredPartitions": [],
+            "rebuilt": False,
+            "objects": 40,
+        }
+
+    table = invoke(scenario, "rebuild-current", "--domain", DOMAIN, "--type", "_order", "--rebuild")
+    assert table.exit_code == 0, table.stderr
+    assert table.stdout.strip() == (
+        f"cli.order_state (cli-a/_order): {len(succeeded['_order'])} export(s) merged after forgetting "
+        "the domain's rows, 40 live objects"
+    )
+    assert "merging export" in table.stderr  # progress goes to stderr
+
+
+def test_rebuild_current_says_which_statement_athena_failed_and_why(scenario):
+    scenario.stack.account.athena_faults.fail_next_commits(1)
+    try:
+        code, document = invoke_json(scenario, "rebuild-current", "--domain", DOMAIN, "--type", "_order", "--rebuild")
+    finally:
+        scenario.stack.account.athena_faults.fail_next_commits(0)
+
+    assert code == 1
+    error = document["error"]
+    assert error["exitCode"] == 1
+    assert error["message"].startswith("clearing the table failed (FAILED): ICEBERG_COMMIT_ERROR")
+    # The failed statement committed nothing: the table still holds every order
+    _, again = invoke_json(scenario, "rebuild-current", "--domain", DOMAIN, "--type", "_order")
+    assert again["tables"][0]["objects"] == 40
+
+
 # --------------------------------------------------------------------------------- the deployment
 def test_an_unknown_stack_is_reported_with_exit_code_3(scenario):
     runner = CliRunner(mix_stderr=False)

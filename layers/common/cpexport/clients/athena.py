@@ -11,6 +11,7 @@ from typing import Any
 from cpexport.clients import client
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+FIRST_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,18 @@ class Athena:
     def run(
         self, sql: str, *, workgroup: str, database: str, poll_seconds: float = 1.0, timeout_seconds: float = 1800
     ) -> QueryOutcome:
-        """Run one statement to its end; a statement still running after `timeout_seconds` raises TimeoutError."""
+        """Run one statement to its end; a statement still running after `timeout_seconds` raises TimeoutError.
+
+        The first looks come soon and the interval doubles up to `poll_seconds`: most of the statements
+        a rebuild runs one after the other end within a second, and a fixed interval would wait it out.
+        """
         started = self._api.start_query_execution(
             QueryString=sql,
             WorkGroup=workgroup,
             QueryExecutionContext={"Database": database, "Catalog": "AwsDataCatalog"},
         )["QueryExecutionId"]
         deadline = time.monotonic() + timeout_seconds
+        interval = min(FIRST_POLL_SECONDS, poll_seconds)
         while True:
             execution = self._api.get_query_execution(QueryExecutionId=started)["QueryExecution"]
             status = execution["Status"]
@@ -57,7 +63,8 @@ class Athena:
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Athena query {started} still {status['State']} after {timeout_seconds:.0f} s")
-            self._sleep(poll_seconds)
+            self._sleep(interval)
+            interval = min(interval * 2, poll_seconds)
 
     def rows(self, query_execution_id: str) -> list[dict[str, str | None]]:
         """A finished query's rows (the first row of Athena's result set names the columns)."""
