@@ -180,17 +180,10 @@ def test_a_reconcile_removes_what_the_domain_deleted_or_merged_away_and_says_so(
         stack.fire_schedule("ExportStateMachineReconcile", scheduled_time=at(4)), timeout=120
     )
 
-    # Then the deleted order and the merged-away profile are gone, the main profile is current
+    # Then the deleted order and the merged-away profile are recorded as candidates, still in the tables: an
+    # object updated after the full export's window is absent from it too, only the next export tells them apart
     assert reconcile["status"] == "SUCCEEDED", reconcile
-    orders_now, profiles_now = story.table("_order"), story.table("_profile")
-    assert deleted_order not in orders_now and merged_away not in profiles_now
-    assert profiles_now[main] == ms(at(2, 3))
-    # And the order updated after the reconcile's cutoff is left alone (absence from the full export proves nothing)
-    assert orders_now[late[0]["id"]] == late[0]["lastUpdated"]
-    # And each table is exactly what the domain holds
-    assert orders_now == story.live("_order")
-    assert profiles_now == story.live("_profile")
-    # And the deletions are listed with who found them and when
+    assert deleted_order in story.table("_order") and merged_away in story.table("_profile")
     (order_gone,) = story.deleted_rows("_order")
     (profile_gone,) = story.deleted_rows("_profile")
     assert (order_gone["id"], int(str(order_gone["lastupdated"]))) == (deleted_order, orders[deleted_order])
@@ -201,28 +194,50 @@ def test_a_reconcile_removes_what_the_domain_deleted_or_merged_away_and_says_so(
         assert datetime.fromisoformat(str(row["detected_at"]).replace("Z", "+00:00")).tzinfo is not None
     # And the watermarks did not move
     assert {object_type: observer.watermark(DOMAIN, object_type) for object_type in TYPES} == watermarks
-    # And the result events and the on-call message name the table, merged, reconcile, exact as of
+    # And the result events and the on-call message name the table, merged, reconcile, and when it is confirmed
     events = {e["detail"]["objectType"]: e["detail"] for e in observer.result_events()}
     assert set(events) == set(TYPES)
     for object_type, detail in events.items():
         assert detail["reconcile"] is True and detail["status"] == "SUCCEEDED"
         assert detail["window"] == {"start": "2026-11-01T00:00:00Z", "end": utc(cutoff)}
-        assert detail["currentState"] == {
-            "table": f"{story.database}.{state_table_name(object_type)}",
-            "merged": True,
-            "reconcile": True,
-            "exactAsOf": utc(cutoff),
-            "error": None,
-        }
+        state = detail["currentState"]
+        assert (state["table"], state["merged"], state["reconcile"], state["error"]) == (
+            f"{story.database}.{state_table_name(object_type)}",
+            True,
+            True,
+            None,
+        )
+        # the moment the reconcile looked: its clock, plus how long it waited for its job
+        assert state["confirmAfter"] >= utc(at(4)) and state["exactAsOf"] is None
     (message,) = observer.notifications()
     assert message["MessageAttributes"]["status"]["Value"] == "SUCCEEDED"
     for object_type in TYPES:
         assert f"current state: merged into {story.database}.{state_table_name(object_type)}" in message["Message"]
-        assert (
-            f"listed in {story.database}.{deleted_table_name(object_type)}); {DOMAIN} is exact as of {utc(cutoff)}"
-            in message["Message"]
-        )
-    # And the table says since when it is exact
+        assert f"are recorded in {story.database}.{deleted_table_name(object_type)}" in message["Message"]
+
+    # When the next scheduled export moves the watermark past the moment the reconcile looked
+    assert tick(stack, day=5)["status"] == "SUCCEEDED"
+
+    # Then the deleted order and the merged-away profile are gone, the main profile is current
+    orders_now, profiles_now = story.table("_order"), story.table("_profile")
+    assert deleted_order not in orders_now and merged_away not in profiles_now
+    assert profiles_now[main] == ms(at(2, 3))
+    # And the order updated after the reconcile's cutoff is left alone (absence from the full export proves nothing)
+    assert orders_now[late[0]["id"]] == late[0]["lastUpdated"]
+    # And each table is exactly what the domain holds
+    assert orders_now == story.live("_order")
+    assert profiles_now == story.live("_profile")
+    # And the confirming export says so, and the table says since when it is exact
+    events = {e["detail"]["objectType"]: e["detail"] for e in observer.result_events()}
+    assert set(events) == set(TYPES)
+    for detail in events.values():
+        assert detail["reconcile"] is False
+        assert detail["currentState"]["exactAsOf"] == utc(cutoff)
+        assert str(detail["currentState"]["confirmedReconcile"]).startswith(f"reconcile {DOMAIN} ")
+    (message,) = observer.notifications()
+    for object_type in TYPES:
+        assert f"{DOMAIN} is exact as of {utc(cutoff)}" in message["Message"]
+        assert f"deleted and merged-away objects removed from {state_table_name(object_type)}" in message["Message"]
     glue = stack.client("glue")
     for object_type in TYPES:
         parameters = glue.get_table(DatabaseName=story.database, Name=state_table_name(object_type))["Table"][
@@ -234,14 +249,14 @@ def test_a_reconcile_removes_what_the_domain_deleted_or_merged_away_and_says_so(
 def test_a_deleted_id_that_comes_back_with_a_newer_version_is_current_again(story):
     deleted_order = story.picked["deleted_order"]
     # Given the deleted order shows up again, updated after its deletion
-    back = {"id": deleted_order, "lastUpdated": ms(at(4, 1)), "ProfileId": story.picked["main"], "OrderId": "back"}
+    back = {"id": deleted_order, "lastUpdated": ms(at(5, 1)), "ProfileId": story.picked["main"], "OrderId": "back"}
     story.seed("_order", [back])
 
     # When the next export runs
-    assert tick(story.stack, day=5)["status"] == "SUCCEEDED"
+    assert tick(story.stack, day=6)["status"] == "SUCCEEDED"
 
     # Then it is current again, at its new version, and the record of its deletion stays
-    assert story.table("_order")[deleted_order] == ms(at(4, 1))
+    assert story.table("_order")[deleted_order] == ms(at(5, 1))
     assert [row["id"] for row in story.deleted_rows("_order")] == [deleted_order]
     assert story.table("_order") == story.live("_order")
 
@@ -249,20 +264,20 @@ def test_a_deleted_id_that_comes_back_with_a_newer_version_is_current_again(stor
 # ------------------------------------------------------------------------------- a merge that keeps failing
 def test_a_merge_that_keeps_failing_alerts_once_and_rebuild_current_catches_the_table_up(story):
     stack, observer = story.stack, story.observer
-    story.seed("_order", generate("_order", 5, ms(at(5, 1)), ms(at(5, 5)), 15, profile_ids=[story.picked["main"]]))
+    story.seed("_order", generate("_order", 5, ms(at(6, 1)), ms(at(6, 5)), 15, profile_ids=[story.picked["main"]]))
     observer.notifications(), observer.result_events()
     # Given every Iceberg commit conflicts, more often than MergeIntoCurrent retries
     stack.account.athena_faults.fail_next_commits(50)
     try:
         # When the next export of orders runs
-        result = run(stack, {"scheduledTime": utc(at(6)), "objectTypes": ["_order"]})
+        result = run(stack, {"scheduledTime": utc(at(7)), "objectTypes": ["_order"]})
     finally:
         stack.account.athena_faults.fail_next_commits(0)
 
     # Then the export itself succeeded and is indexed, the watermark moved
     last = story.observer.runs(DOMAIN, "_order")[-1]
     assert last["status"] == "SUCCEEDED" and last["records"] == 5 and last["partitions"]
-    assert observer.watermark(DOMAIN, "_order") == utc(at(6) - timedelta(minutes=30))
+    assert observer.watermark(DOMAIN, "_order") == utc(at(7) - timedelta(minutes=30))
     # But the execution failed, with exactly one message that says NOT merged and how to catch up
     assert result["status"] == "FAILED", result
     (message,) = observer.notifications()
