@@ -63,7 +63,8 @@ class AthenaStandIn:
 
     def __init__(self, database: str, *, glue: Any | None = None, s3: Any | None = None) -> None:
         self.database = database
-        self._catalog = GlueCatalog(glue if glue is not None else boto3.client("glue"))
+        self._glue = glue if glue is not None else boto3.client("glue")
+        self._catalog = GlueCatalog(self._glue)
         self._s3 = s3 if s3 is not None else boto3.client("s3")
         self._workdir = tempfile.TemporaryDirectory(prefix="athena-standin-")
         self.connection = duckdb.connect()
@@ -72,6 +73,8 @@ class AthenaStandIn:
         self.connection.execute(f'CREATE SCHEMA "{database}"')
         self.connection.execute(f"SET search_path = '{database}'")
         self.loaded_files: dict[str, list[PartitionFiles]] = {}
+        # Views whose tables do not exist (yet): name -> why; querying one fails, as on Athena.
+        self.unavailable_views: dict[str, str] = {}
 
     def __enter__(self) -> AthenaStandIn:
         return self.load()
@@ -91,10 +94,24 @@ class AthenaStandIn:
         """Read every table (with its partitions' files) and then every view of the database."""
         tables = list(self._catalog.tables(self.database))
         for table in tables:
-            if table.get("TableType") != "VIRTUAL_VIEW":
+            if table.get("TableType") == "VIRTUAL_VIEW":
+                continue
+            if str((table.get("Parameters") or {}).get("table_type", "")).upper() == "ICEBERG":
+                self._load_iceberg_table(table)
+            else:
                 self._load_table(table)
         self._create_views([t for t in tables if t.get("TableType") == "VIRTUAL_VIEW"])
         return self
+
+    def _load_iceberg_table(self, table: dict[str, Any]) -> None:
+        # The current snapshot's Parquet files, as the offline Athena engine reads them (one reader of the model).
+        from local.athena.executor import AthenaEngine  # the engine builds on this module
+
+        read: list[str] = []
+        AthenaEngine(glue=self._glue, s3=self._s3)._load_iceberg(self, table, self.database, read)
+        self.loaded_files[table["Name"]] = [
+            PartitionFiles(table["Name"], [], table["StorageDescriptor"]["Location"], read)
+        ]
 
     def catalog_partitions(self) -> Iterator[PartitionFiles]:
         """Every partition of every table of the database, with its files (nothing loaded into DuckDB)."""
@@ -164,7 +181,13 @@ class AthenaStandIn:
                     continue
                 self._check_columns(view)
             if len(failed) == len(pending):
-                raise failed[0][1]
+                # A view over a table that does not exist yet (the current-state tables before the first
+                # export): Athena stores it and fails the queries that read it, so does the stand-in.
+                missing = [(view, exc) for view, exc in failed if "does not exist" in str(exc)]
+                if len(missing) != len(failed):
+                    raise next(exc for _, exc in failed if (_, exc) not in missing)
+                self.unavailable_views = {str(view["Name"]): str(exc).splitlines()[0] for view, exc in missing}
+                return
             pending = [view for view, _ in failed]
 
     def _check_columns(self, view: dict[str, Any]) -> None:

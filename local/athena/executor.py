@@ -598,7 +598,17 @@ def _count(cursor: Any) -> int:
 
 
 def _duckdb(statement: exp.Expr) -> str:
-    return sqlglot.transpile(statement.sql(dialect="athena"), read="athena", write="duckdb")[0]
+    tree = sqlglot.parse_one(statement.sql(dialect="athena"), read="athena")
+    # sqlglot writes json_extract_scalar as DuckDB's `->>`, which fails on malformed JSON where Athena gives
+    # NULL: keep the call, so the session's macro of that name (dialect.py) gives Athena's meaning.
+    tree = tree.transform(
+        lambda node: (
+            exp.Anonymous(this="json_extract_scalar", expressions=[node.this, node.expression])
+            if isinstance(node, exp.JSONExtractScalar)
+            else node
+        )
+    )
+    return tree.sql(dialect="duckdb")
 
 
 def _refuse_multiple_matches(connection: Any, merge: exp.Merge) -> None:

@@ -3,8 +3,9 @@
 `Domain` holds each object's current version (what the emulator keeps); `Exporter.export` selects
 what a job of a window would (start <= lastUpdated < end), writes JSON Lines files into the
 documented layout (the emulator's own `layout` and line format), and, for a COMPLETED job, writes
-the manifest beside the folder and registers the partition, as the indexer does. A FAILED job
-leaves part of its files and nothing else.
+the manifest beside the folder and registers the partition, as the indexer does, and (once
+`Aws.create_catalog` made the current-state tables) merges it into its `_state` table with the
+pipeline's own SQL, as the state machine does. A FAILED job leaves part of its files and nothing else.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from typing import Any
 
 import boto3
 import pytest
-from cpexport.catalog import catalog_plan, database_name, exports_root_location
+from cpexport.catalog import catalog_plan, database_name, export_partitions, exports_root_location
 from cpexport.clients import reset_clients
 from cpexport.clients.glue import GlueCatalog
+from cpexport.current_state import PartitionRef, create_statements, merge_statement
 from cpexport.models import ExportWindow, render_utc
 from cpexport.paths import domain_root, manifest_key
 from moto import mock_aws
 
+from local.athena.executor import AthenaEngine
 from local.emulator.layout import export_folder, format_timestamp, new_file_key
 
 ACCOUNT = "123456789012"
@@ -73,10 +76,11 @@ class Export:
 class Exporter:
     """Writes export jobs into moto S3 and indexes the completed ones into moto Glue."""
 
-    def __init__(self, s3: Any, catalog: GlueCatalog) -> None:
+    def __init__(self, s3: Any, catalog: GlueCatalog, athena: AthenaEngine | None = None) -> None:
         self.s3 = s3
         self.catalog = catalog
         self.manifests: list[str] = []
+        self.athena = athena
 
     def export(
         self,
@@ -124,6 +128,10 @@ class Exporter:
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(manifest).encode())
         self.catalog.register_export(DATABASE, BUCKET, key, manifest)
         self.manifests.append(key)
+        if self.athena is not None:
+            # What the state machine does next: merge the export into its current-state table (the same SQL).
+            refs = [PartitionRef(tuple(p.values)) for p in export_partitions(BUCKET, key, manifest)]
+            self.athena.execute(merge_statement(DATABASE, object_type, refs), DATABASE)
         return Export(key, sorted(keys), selected)
 
 
@@ -135,8 +143,15 @@ class Aws:
     exporter: Exporter
 
     def create_catalog(self, object_types: list[str]) -> dict[str, str]:
+        """The catalog as Plan makes it, and the current-state tables as the state machine creates them."""
         location = exports_root_location(BUCKET, PREFIX, ACCOUNT)
-        return self.catalog.ensure_catalog(catalog_plan(DATABASE, object_types, location))
+        done = self.catalog.ensure_catalog(catalog_plan(DATABASE, object_types, location))
+        engine = AthenaEngine(glue=self.glue, s3=self.s3)
+        for object_type in object_types:
+            for statement in create_statements(DATABASE, object_type, BUCKET, PREFIX):
+                engine.execute(statement, DATABASE)
+        self.exporter.athena = engine
+        return done
 
 
 @pytest.fixture

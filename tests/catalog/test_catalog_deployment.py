@@ -107,7 +107,8 @@ def test_creating_the_catalog_twice_changes_nothing_and_a_new_object_type_update
         "current_by_type": "updated",
     }
     union = view_definition(aws.catalog.table(DATABASE, "current_by_type")["ViewOriginalText"])["originalSql"]
-    assert "order_current" in union and "profile_current" in union
+    # The live objects: the current-state tables of both types.
+    assert "order_state" in union and "profile_state" in union
 
 
 def test_a_foreign_table_of_the_same_name_is_never_overwritten(aws):

@@ -10,7 +10,7 @@ from cpexport.catalog import CURRENT_COUNT_BY_OBJECT_TYPE, OBJECTS_CHANGED_PER_D
 
 from local.athena import AthenaStandIn, current_state, current_versions
 from local.emulator.synthetic import generate, mutate
-from tests.catalog.conftest import DATABASE, DAY_MS, HOUR_MS, T0, Domain
+from tests.catalog.conftest import ACCOUNT, DATABASE, DAY_MS, HOUR_MS, T0, Domain
 
 LAG_MS = 30 * 60_000
 
@@ -110,7 +110,8 @@ def test_the_saved_queries_count_what_was_exported(aws):
 
 
 def exported_lines(aws):
-    for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket="exports-bucket", Prefix="exports/"):
+    # The exports' folder only: the current-state tables' Parquet files lie beside it, under exports/current-state/.
+    for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket="exports-bucket", Prefix=f"exports/{ACCOUNT}/"):
         for item in page.get("Contents", []):
             if not item["Key"].endswith(".manifest.json"):
                 body = aws.s3.get_object(Bucket="exports-bucket", Key=item["Key"])["Body"].read().decode()

@@ -30,6 +30,7 @@ from local.observe import PipelineObserver
 from tests.strict.conftest import DOMAIN
 
 MAINTENANCE_SCHEDULE = "MaintenanceStateMachineSchedule"
+RECONCILE_SCHEDULE = "ExportStateMachineReconcile"
 DAY0 = datetime(2026, 11, 1, tzinfo=UTC)
 OBJECT_TYPE = "_profile"
 Observation = dict[str, Any]
@@ -142,6 +143,24 @@ def run_scenario(
     finally:
         offline.fail_next_trigger_starts(0)
     yield "tick refused by Step Functions", outcome
+
+    # The reconcile schedule starts a full export with its own role, and dead-letters a refused tick.
+    try:
+        reconcile = stack.fire_schedule(RECONCILE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=6))
+    except DeliveryFailed as failed:
+        yield "reconcile", {"started": False, "error": failed.outcome.error_code}
+        return
+    yield "reconcile", _run(stack, observer, reconcile)
+
+    offline.fail_next_trigger_starts(100)
+    try:
+        stack.fire_schedule(RECONCILE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=13))
+        outcome = {"dead_lettered": None}
+    except DeliveryFailed as failed:
+        outcome = {"dead_lettered": failed.outcome.dead_lettered, "error": failed.outcome.error_code}
+    finally:
+        offline.fail_next_trigger_starts(0)
+    yield "reconcile tick refused by Step Functions", outcome
 
     try:
         maintenance = stack.fire_schedule(MAINTENANCE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=7))
