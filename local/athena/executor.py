@@ -234,7 +234,7 @@ class AthenaEngine:
 
     # ---------------------------------------------------------------------------------- catalog and S3
     def _table_name(self, table: exp.Table, database: str) -> tuple[str, str]:
-        return (table.db or database).lower(), table.name.strip("`").lower()
+        return (table.db or database).strip("`").lower(), table.name.strip("`").lower()
 
     def _glue_table(self, database: str, name: str) -> dict[str, Any]:
         try:

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from cpexport.catalog import table_name, view_name
+from cpexport.current_state import vacuum_statement
 
 from local.athena.executor import METADATA_LOCATION, AthenaEngine, AthenaQueryError, IcebergFaults
 from tests.catalog.conftest import BUCKET, DATABASE, DAY_MS, HOUR_MS, T0, Aws, Domain
@@ -224,6 +225,8 @@ def test_vacuum_answers_more_runs_needed_as_often_as_the_knob_says(aws: Aws) -> 
         engine.execute(f"VACUUM {DATABASE}.`_profile_current`", DATABASE)
     assert first.value.error_type == "ICEBERG_VACUUM_MORE_RUNS_NEEDED"
     engine.execute(f"VACUUM {DATABASE}.`_profile_current`", DATABASE)
+    # and as the pipeline writes it (database and table in backticks)
+    engine.execute(vacuum_statement(DATABASE, "_profile_current"), DATABASE)
     # and a name beginning with `_` without backticks is refused, as Athena's parser does
     with pytest.raises(AthenaQueryError, match="backticks"):
         engine.execute(f"VACUUM {DATABASE}._profile_current", DATABASE)
