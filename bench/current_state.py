@@ -23,6 +23,7 @@ in a process of its own.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -121,7 +122,7 @@ def simulate(
     checkpoints: tuple[int, ...],
     records_per_file: int,
     deleted_before_reconcile: int,
-    progress: Callable[[str], None] = print,
+    progress: Callable[[str], None] = functools.partial(print, flush=True),
 ) -> dict[str, Any]:
     """The whole simulation on moto (the caller holds `mock_aws`); the `current` section."""
     import boto3
