@@ -122,9 +122,10 @@ def simulate(
     checkpoints: tuple[int, ...],
     records_per_file: int,
     deleted_before_reconcile: int,
-    progress: Callable[[str], None] = functools.partial(print, flush=True),
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The whole simulation on moto (the caller holds `mock_aws`); the `current` section."""
+    progress = progress or functools.partial(print, flush=True)
     import boto3
     from cpexport.catalog import CURRENT_COUNT_BY_OBJECT_TYPE, state_table_name, view_name
     from cpexport.current_state import PartitionRef, create_statements, merge_statement, vacuum_statement
