@@ -77,7 +77,7 @@ soak: $(STAMP)  ## the randomized soak: N simulated days with faults (SEED=... r
 
 # The real state machine on the offline stack, every figure beside its baseline (20 to 26 minutes on 2 CPUs);
 # writes bench/results.json. `sam build` inside needs python3.13, found as for `build`.
-bench: $(STAMP)  ## executed benchmarks: polling, indexing, cold start, cost, demo -> bench/results.json
+bench: $(STAMP)  ## executed benchmarks: polling, indexing, cold start, cost, demo, current state -> bench/results.json
 	PATH="$(PY313):$$PATH" PYTHONPATH=layers/common $(BIN)/python -m bench
 
 clean:

@@ -7,8 +7,9 @@ makes its history alone; then every measured job starts at the same moment and t
 figures are taken. The polling runs on each account's held clock (`local.clock`), so its figures do
 not depend on how busy the machine is. The indexing, whose figures are wall-clock ratios against bare
 S3 work measured right after each job, starts after the cold start; its largest job waits until the
-polling is done, so that it and its baseline run on an otherwise quiet machine. The demo runs last,
-alone. `--quick` runs tiny sizes in one
+polling is done, so that it and its baseline run on an otherwise quiet machine. The demo runs
+alone, then the current-state benchmark (`bench.current_state`, its own process and moto); `--only
+current` runs just that one and replaces only the `current` section of the results. `--quick` runs tiny sizes in one
 account, the demo alongside, to prove the benchmark still works (its figures mean nothing).
 """
 
@@ -31,9 +32,11 @@ from typing import Any
 from bench import cold_start, demo
 from bench.report import (
     cost_section,
+    current_keys,
     index_section,
     lookup,
     poll_section,
+    print_current,
     print_figures,
     print_threshold,
     required_keys,
@@ -162,6 +165,35 @@ class DemoRun:
         return self._result
 
 
+def measure_current(sizes: Sizes) -> dict[str, Any]:
+    """The current-state benchmark (`bench.current_state`) in a process of its own (its own moto); its section."""
+    print(
+        f"Current state: {sizes.current_objects:,} objects, {sizes.current_changed_per_day:,} changed a day,"
+        f" measured after {', '.join(map(str, sizes.current_days))} days"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-current-") as scratch:
+        out = Path(scratch) / "current.json"
+        completed = subprocess.run(  # our own interpreter and module
+            [sys.executable, "-m", "bench.current_state", "--sizes", sizes.name, "--out", str(out)],
+            cwd=ROOT,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"the current-state benchmark failed (exit {completed.returncode})")
+        section: dict[str, Any] = json.loads(out.read_text())
+    return section
+
+
+def run_only_current(sizes: Sizes, out: Path) -> dict[str, Any]:
+    """`--only current`: measure the current-state section and replace it in `out`, keeping the rest as it is."""
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    results["current"] = measure_current(sizes)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print_current(results)
+    print(f"\ncurrent-state benchmark finished in {results['current']['wall_s']:.0f} s; section `current` of {out}")
+    return results
+
+
 def run(sizes: Sizes, out: Path) -> dict[str, Any]:
     """Every benchmark of one size; the results (also written to `out`)."""
     began = time.monotonic()
@@ -213,11 +245,13 @@ def run(sizes: Sizes, out: Path) -> dict[str, Any]:
         print("Demo: python -m local demo")
         demo_run.start()
     results["demo"] = demo_run.result()
+    results["current"] = measure_current(sizes)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.monotonic() - began, 1)
     out.write_text(json.dumps(results, indent=1) + "\n")
     print_figures(results)
     print_threshold(results)
+    print_current(results)
     missing = missing_figures(results, sizes)
     if missing:
         print(f"\nMISSING figures: {missing}")
@@ -241,9 +275,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="where to write the results (default bench/results.json)"
     )
+    parser.add_argument(
+        "--only",
+        choices=["current"],
+        default=None,
+        help="run one part and update only its section of the results (current: the current-state table)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     out = args.out or (ROOT / "bench" / ("results-quick.json" if args.quick else "results.json"))
+    if args.only == "current":
+        section = run_only_current(sizes, out)["current"]
+        missing = [key for key in current_keys(sizes) if not _is_number(lookup({"current": section}, key))]
+        if missing:
+            print(f"\nMISSING figures: {missing}")
+        return 1 if missing else 0
     results = run(sizes, out)
     return 1 if missing_figures(results, sizes) else 0
 

@@ -29,6 +29,17 @@ def required_keys(sizes: Sizes, functions: list[str]) -> list[str]:
     keys += [f"cold_start.{f}.{field}" for f in functions for field in COLD_START_FIELDS]
     keys += [f"cost.{d}.{field}" for d in COST_DURATIONS for field in ("usd", "baseline_usd")]
     keys += ["demo.wall_s"]
+    keys += current_keys(sizes)
+    return keys
+
+
+def current_keys(sizes: Sizes) -> list[str]:
+    """The current-state benchmark's keys: per checkpoint the current count's bytes over the table and the view,
+    an id's lookup at the last one, the merges' and the reconcile's wall time."""
+    days = [f"{day}d" for day in sizes.current_days]
+    keys = [f"current.{source}_bytes.{day}" for source in ("table", "view") for day in days]
+    keys += [f"current.lookup_bytes.{source}.{days[-1]}" for source in ("table", "view")]
+    keys += ["current.merge_seconds", "current.reconcile_seconds"]
     return keys
 
 
@@ -267,6 +278,59 @@ def print_figures(results: dict[str, Any]) -> None:
     print(f"\nDemo: {results['demo']['wall_s']} s ({results['demo']['command']})")
 
 
+def _mb(value: int) -> str:
+    return f"{value / 1_000_000:,.1f} MB"
+
+
+def _current_lines(current: dict[str, Any]) -> list[str]:
+    """The current-state table against the view: a Markdown table and its notes."""
+    days = list(current["table_bytes"])
+    last = days[-1]
+    reconcile = current["reconcile"]
+    out = [
+        f"Current state, {current['objects']:,} `{current['object_type']}` objects of which"
+        f" {current['changed_per_day']:,} change a day, one export partition a day merged into the state table"
+        f" (bytes: the S3 objects the offline Athena read, whole; docs/benchmarks.md):",
+        "",
+        "| after | current count: table | view | table / view | lookup of one id: table | view |",
+        "|---|---|---|---|---|---|",
+    ]
+    for day in days:
+        lookup_cells = (
+            f" {_mb(current['lookup_bytes']['table'][day])}, {current['lookup_seconds']['table'][day]:.2f} s |"
+            f" {_mb(current['lookup_bytes']['view'][day])}, {current['lookup_seconds']['view'][day]:.2f} s |"
+            if day in current["lookup_bytes"]["table"]
+            else " - | - |"
+        )
+        out.append(
+            f"| {day} | {_mb(current['table_bytes'][day])}, {current['table_seconds'][day]:.2f} s |"
+            f" {_mb(current['view_bytes'][day])}, {current['view_seconds'][day]:.2f} s |"
+            f" {current['table_bytes'][day] / current['view_bytes'][day]:.3f} |{lookup_cells}"
+        )
+    out += [
+        "",
+        f"- Table bytes for the count, {last} / {days[0]}: {current['table_bytes_last_over_first']:.3f};"
+        f" table / view at {last}: {current['table_over_view_bytes']:.4f}"
+        f" (1/{current['view_bytes'][last] / current['table_bytes'][last]:.0f}).",
+        f"- {current['merges']} daily merges: median {current['merge_seconds']:.2f} s"
+        f" (longest {current['merge_seconds_max']:.2f} s), median {_mb(current['merge_bytes'])} read;"
+        f" the first ({current['objects']:,} objects) {current['initial_merge']['seconds']:.2f} s.",
+        f"- Reconcile at {last} ({reconcile['left_the_domain']:,} objects left the domain): record the deleted"
+        f" {reconcile['record_deleted_seconds']:.2f} s ({_mb(reconcile['record_deleted_bytes'])}), apply them"
+        f" {reconcile['apply_deleted_seconds']:.2f} s ({_mb(reconcile['apply_deleted_bytes'])}): together"
+        f" {current['reconcile_seconds']:.2f} s; merging its full export first {reconcile['full_export_merge_seconds']:.2f} s"
+        f" ({_mb(reconcile['full_export_merge_bytes'])}). The whole simulation: {current['wall_s']:.0f} s.",
+    ]
+    return out
+
+
+def print_current(results: dict[str, Any]) -> None:
+    """The current-state table against the view (printed after the figures)."""
+    if "current" in results:
+        print("")
+        print("\n".join(_current_lines(results["current"])))
+
+
 def _threshold_lines(index: dict[str, Any]) -> list[str]:
     threshold = index.get("threshold")
     if not isinstance(threshold, dict):
@@ -371,6 +435,8 @@ def markdown(results: dict[str, Any]) -> str:
             f" ${row['baseline_usd']:.5f} |"
         )
     out += ["", f"Demo: {results['demo']['wall_s']} s (`{results['demo']['command']}`)."]
+    if "current" in results:
+        out += ["", *_current_lines(results["current"])]
     return "\n".join(out) + "\n"
 
 

@@ -30,6 +30,13 @@ class Sizes:
     demo_days: int
     max_concurrent_exports: int  # the stacks' MaxConcurrentExports (fewer: fewer Lambda sandboxes to start)
     job_length_factor: float = 1.0  # the `learned` scenario's job lengths (2 min .. 24 h) times this
+    # The current-state benchmark (`bench.current_state`): objects of one type in one domain, how many
+    # change a day, the simulated days measured at, lines per exported file, objects gone before the reconcile.
+    current_objects: int = 100_000
+    current_changed_per_day: int = 2_000
+    current_days: tuple[int, ...] = (30, 180, 365)
+    current_records_per_file: int = 1_000
+    current_leaving: int = 1_000
 
     def durations(self) -> dict[str, float]:
         """The `learned` scenario's job lengths by label (the issue's durations, times `job_length_factor`)."""
@@ -66,6 +73,11 @@ QUICK = Sizes(
     sam_build=False,
     demo_days=2,
     max_concurrent_exports=2,
+    current_objects=1_000,
+    current_changed_per_day=20,
+    current_days=(2, 4, 8),
+    current_records_per_file=100,
+    current_leaving=10,
     # On the held clock every poll happens (a fixed 60 s poll of a 24 h job is 1,440 checks): shorter jobs.
     job_length_factor=1 / 48,
 )

@@ -75,6 +75,8 @@ class AthenaStandIn:
         self.loaded_files: dict[str, list[PartitionFiles]] = {}
         # Views whose tables do not exist (yet): name -> why; querying one fails, as on Athena.
         self.unavailable_views: dict[str, str] = {}
+        # The size of every S3 object read (URI -> bytes): what the query scanned, as whole files.
+        self.bytes_read: dict[str, int] = {}
 
     def __enter__(self) -> AthenaStandIn:
         return self.load()
@@ -153,7 +155,9 @@ class AthenaStandIn:
                 bucket, _ = _split_location(partition.location)
                 fixed = dict(zip(keys, partition.values, strict=True))
                 for key in partition.keys:
-                    body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+                    raw = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                    self.bytes_read[f"s3://{bucket}/{key}"] = len(raw)
+                    body = raw.decode("utf-8")
                     for line in split_lines(body):
                         row = decode(serde, line, columns) | fixed | {PATH_COLUMN: f"s3://{bucket}/{key}"}
                         rows.write(json.dumps(row, default=str) + "\n")

@@ -110,7 +110,12 @@ class QueryResult:
     rows: list[list[str | None]] = field(default_factory=list)
     update_count: int | None = None
     files_read: list[str] = field(default_factory=list)
-    bytes_scanned: int = 0
+    bytes_scanned: int = 0  # the sizes of the S3 objects in `files_read`: whole files (no column pruning)
+
+    def read(self, uri: str, size: int) -> None:
+        """Note one S3 object read, and its size."""
+        self.files_read.append(uri)
+        self.bytes_scanned += size
 
 
 @dataclass
@@ -242,12 +247,13 @@ class AthenaEngine:
                 ) from None
             raise
 
-    def _read_json(self, uri: str, read: list[str]) -> dict[str, Any]:
+    def _read_json(self, uri: str, read: QueryResult) -> dict[str, Any]:
         bucket, key = _split_location(uri)
-        read.append(uri)
-        return dict(json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        read.read(uri, len(body))
+        return dict(json.loads(body))
 
-    def _iceberg(self, table: dict[str, Any], read: list[str]) -> _Iceberg:
+    def _iceberg(self, table: dict[str, Any], read: QueryResult) -> _Iceberg:
         pointer = str(table["Parameters"][METADATA_LOCATION])
         return _Iceberg(table, pointer, self._read_json(pointer, read))
 
@@ -255,7 +261,9 @@ class AthenaEngine:
     def _session(self, database: str) -> AthenaStandIn:
         return AthenaStandIn(database, glue=self._glue, s3=self._s3)
 
-    def _load(self, standin: AthenaStandIn, statement: exp.Expr, database: str, read: list[str]) -> dict[str, _Iceberg]:
+    def _load(
+        self, standin: AthenaStandIn, statement: exp.Expr, database: str, read: QueryResult
+    ) -> dict[str, _Iceberg]:
         """Read the tables and views `statement` names into the session; the Iceberg ones are returned."""
         icebergs: dict[str, _Iceberg] = {}
         views: list[dict[str, Any]] = []
@@ -278,11 +286,15 @@ class AthenaEngine:
                     standin.load_table(table, keep)
                     for partition in standin.loaded_files.get(name, []):
                         bucket, _ = _split_location(partition.location)
-                        read.extend(f"s3://{bucket}/{key}" for key in partition.keys)
+                        for key in partition.keys:
+                            uri = f"s3://{bucket}/{key}"
+                            read.read(uri, standin.bytes_read.get(uri, 0))
         standin.create_views(views)
         return icebergs
 
-    def _load_iceberg(self, standin: AthenaStandIn, table: dict[str, Any], database: str, read: list[str]) -> _Iceberg:
+    def _load_iceberg(
+        self, standin: AthenaStandIn, table: dict[str, Any], database: str, read: QueryResult
+    ) -> _Iceberg:
         iceberg = self._iceberg(table, read)
         name = table["Name"]
         columns = ", ".join(
@@ -293,8 +305,9 @@ class AthenaEngine:
         for uri in iceberg.data_files:
             bucket, key = _split_location(uri)
             local = Path(standin._workdir.name) / f"{uuid.uuid4().hex}.parquet"
-            local.write_bytes(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-            read.append(uri)
+            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            local.write_bytes(body)
+            read.read(uri, len(body))
             files.append(str(local))
         if files:
             standin.connection.execute(
@@ -307,7 +320,7 @@ class AthenaEngine:
         result = QueryResult("DML")
         standin = self._session(database)
         try:
-            self._load(standin, statement, database, result.files_read)
+            self._load(standin, statement, database, result)
             cursor = standin.connection.execute(_duckdb(statement))
             described = cursor.description or []
             result.columns = [(str(c[0]), _athena_type(str(c[1]))) for c in described]
@@ -329,7 +342,7 @@ class AthenaEngine:
         result = QueryResult("DML")
         standin = self._session(database)
         try:
-            base = self._load(standin, statement, database, result.files_read)[name]
+            base = self._load(standin, statement, database, result)[name]
             connection = standin.connection
             qualified = f'"{db}"."{name}"'
             if isinstance(statement, exp.Merge):
@@ -499,7 +512,7 @@ class AthenaEngine:
                     if isinstance(p, exp.Property)
                 }
                 if is_iceberg(glue_table):
-                    base = self._iceberg(glue_table, [])
+                    base = self._iceberg(glue_table, QueryResult("DDL"))
                     self._commit(db, base, base.data_files, "properties", properties=properties)
                 else:
                     parameters = {**glue_table.get("Parameters", {}), **properties}
@@ -534,7 +547,7 @@ class AthenaEngine:
         result = QueryResult("DML")
         standin = self._session(database)
         try:
-            base = self._load_iceberg(standin, glue_table, db, result.files_read)
+            base = self._load_iceberg(standin, glue_table, db, result)
             if len(base.data_files) > 1:
                 # Bin-packing of the whole table into one file (a WHERE does not narrow it offline).
                 files = self._rewrite(standin.connection, f'"{db}"."{name}"', base.location)
@@ -551,7 +564,7 @@ class AthenaEngine:
         glue_table = self._glue_table(db, name)
         if not is_iceberg(glue_table):
             raise AthenaQueryError("NOT_SUPPORTED", "VACUUM is only supported for Iceberg tables")
-        base = self._iceberg(glue_table, [])
+        base = self._iceberg(glue_table, QueryResult("DDL"))
         properties = base.metadata.get("properties", {})
         max_age_ms = 1000 * int(properties.get("vacuum_max_snapshot_age_seconds", DEFAULT_MAX_SNAPSHOT_AGE_SECONDS))
         keep_at_least = int(properties.get("vacuum_min_snapshots_to_keep", DEFAULT_MIN_SNAPSHOTS_TO_KEEP))

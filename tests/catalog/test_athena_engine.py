@@ -7,7 +7,8 @@ from typing import Any
 
 import boto3
 import pytest
-from cpexport.catalog import table_name
+from cpexport.catalog import table_name, view_name
+from cpexport.current_state import vacuum_statement
 
 from local.athena.executor import METADATA_LOCATION, AthenaEngine, AthenaQueryError, IcebergFaults
 from tests.catalog.conftest import BUCKET, DATABASE, DAY_MS, HOUR_MS, T0, Aws, Domain
@@ -224,8 +225,8 @@ def test_vacuum_answers_more_runs_needed_as_often_as_the_knob_says(aws: Aws) -> 
         engine.execute(f"VACUUM {DATABASE}.`_profile_current`", DATABASE)
     assert first.value.error_type == "ICEBERG_VACUUM_MORE_RUNS_NEEDED"
     engine.execute(f"VACUUM {DATABASE}.`_profile_current`", DATABASE)
-    # the database backticked too, as cpexport.current_state.vacuum_statement writes it
-    engine.execute(f"VACUUM `{DATABASE}`.`_profile_current`", DATABASE)
+    # and as the pipeline writes it (database and table in backticks)
+    engine.execute(vacuum_statement(DATABASE, "_profile_current"), DATABASE)
     # and a name beginning with `_` without backticks is refused, as Athena's parser does
     with pytest.raises(AthenaQueryError, match="backticks"):
         engine.execute(f"VACUUM {DATABASE}._profile_current", DATABASE)
@@ -245,6 +246,23 @@ def test_a_merge_from_one_export_reads_only_that_partitions_files(aws: Aws, engi
     export_files = [uri for uri in result.files_read if uri.startswith(f"s3://{BUCKET}/exports/")]
     assert export_files == [f"s3://{BUCKET}/{key}" for key in exports[1].keys]
     assert _rows(engine, f"SELECT id FROM {CURRENT}") == [{"id": "p1"}]
+
+
+def test_bytes_scanned_is_the_size_of_every_s3_object_the_statement_read(aws: Aws, engine: AthenaEngine) -> None:
+    domain = Domain("demo")
+    for day in range(2):
+        _profiles(domain, T0 + day * DAY_MS + HOUR_MS, [f"p{day}"], "gold")
+        _export_day(aws, domain, day)
+    engine.execute(_merge(_window(0)), DATABASE)
+    # When the state table and the exports' view are read
+    for sql in (f"SELECT count(*) FROM {CURRENT}", f"SELECT count(*) FROM {DATABASE}.{view_name('_profile')}"):
+        result = engine.execute(sql, DATABASE)
+        # Then the bytes scanned are the whole sizes of the objects read (metadata, Parquet, JSON Lines)
+        sizes = []
+        for uri in result.files_read:
+            bucket, key = uri[len("s3://") :].split("/", 1)
+            sizes.append(aws.s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        assert result.files_read and result.bytes_scanned == sum(sizes)
 
 
 def test_a_select_over_the_hive_table_and_its_view_reads_every_partition(aws: Aws, engine: AthenaEngine) -> None:
