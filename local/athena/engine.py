@@ -107,13 +107,12 @@ class AthenaStandIn:
 
     def _load_iceberg_table(self, table: dict[str, Any]) -> None:
         # The current snapshot's Parquet files, as the offline Athena engine reads them (one reader of the model).
-        from local.athena.executor import AthenaEngine  # the engine builds on this module
+        from local.athena.executor import AthenaEngine, QueryResult  # the engine builds on this module
 
-        read: list[str] = []
+        read = QueryResult("DML")
         AthenaEngine(glue=self._glue, s3=self._s3)._load_iceberg(self, table, self.database, read)
-        self.loaded_files[table["Name"]] = [
-            PartitionFiles(table["Name"], [], table["StorageDescriptor"]["Location"], read)
-        ]
+        location = table["StorageDescriptor"]["Location"]
+        self.loaded_files[table["Name"]] = [PartitionFiles(table["Name"], [], location, read.files_read)]
 
     def catalog_partitions(self) -> Iterator[PartitionFiles]:
         """Every partition of every table of the database, with its files (nothing loaded into DuckDB)."""
