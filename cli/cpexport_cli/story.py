@@ -401,11 +401,13 @@ def _current_state_lines(export: ExportStory) -> list[str]:
     if not state.get("merged"):
         return []
     line = f"  Current state: merged into {table}"
-    if state.get("reconcile") and state.get("exactAsOf"):
+    if state.get("reconcile") and state.get("confirmAfter"):
         line += (
-            f"; what the full export no longer holds was removed (listed in {state.get('database')}."
-            f"{state.get('deletedTable')}), exact as of {state['exactAsOf']}"
+            f"; what the full export no longer holds is recorded in {state.get('database')}."
+            f"{state.get('deletedTable')} and leaves the table with the first export past {state['confirmAfter']}"
         )
+    if state.get("confirmedReconcile") and state.get("exactAsOf"):
+        line += f"; a reconcile's deletions were removed, exact as of {state['exactAsOf']}"
     return [line + "."]
 
 
