@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 def test_a_randomized_soak_loses_nothing_and_reports_everything_once(tmp_path, capsys):
     seed = int(os.environ.get("SOAK_SEED", "20261128"))
-    schedules = int(os.environ.get("SOAK_SCHEDULES", "10"))
+    schedules = int(os.environ.get("SOAK_SCHEDULES", "8"))
     lines: list[str] = []
     counts = run_soak(SoakRun(seed=seed, schedules=schedules, log=lines.append), tmp_path / "lambdas.log")
     with capsys.disabled():
