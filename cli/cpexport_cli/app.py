@@ -338,6 +338,19 @@ def _start(kind: str, request: dict[str, Any], wait: bool, poll_seconds: float, 
     return ExitCode.OK if story.status == "SUCCEEDED" else ExitCode.NOT_OK
 
 
+def _selection(
+    request: dict[str, Any], domain: str | None, object_types: tuple[str, ...], correlation_id: str | None
+) -> dict[str, Any]:
+    """The request with the options that narrow it (only those given: the state machine takes no nulls)."""
+    if domain:
+        request["domainName"] = domain
+    if object_types:
+        request["objectTypes"] = list(object_types)
+    if correlation_id:
+        request["correlationId"] = correlation_id
+    return request
+
+
 @cli.command(name="run")
 @click.option("--domain", help="Only this domain (default: every configured domain).")
 @click.option("--type", "object_types", multiple=True, help="Only this object type (repeatable).")
@@ -356,14 +369,7 @@ def run_now(
     timeout: float | None,
 ) -> int:
     """Start an execution now: export what is new since each watermark (a failed window included)."""
-    request: dict[str, Any] = {}
-    if domain:
-        request["domainName"] = domain
-    if object_types:
-        request["objectTypes"] = list(object_types)
-    if correlation_id:
-        request["correlationId"] = correlation_id
-    return _start("run", request, wait, poll_seconds, timeout)
+    return _start("run", _selection({}, domain, object_types, correlation_id), wait, poll_seconds, timeout)
 
 
 @cli.command()
@@ -425,13 +431,7 @@ def reconcile(
 ) -> int:
     """Full export (InitialStartTime to each watermark) that removes deleted and merged-away objects from the
     current-state tables; never moves a watermark. The ReconcileIntervalDays schedule runs the same."""
-    request: dict[str, Any] = {"reconcile": True}
-    if domain:
-        request["domainName"] = domain
-    if object_types:
-        request["objectTypes"] = list(object_types)
-    if correlation_id:
-        request["correlationId"] = correlation_id
+    request = _selection({"reconcile": True}, domain, object_types, correlation_id)
     return _start("reconcile", request, wait, poll_seconds, timeout)
 
 

@@ -92,6 +92,18 @@ def _run(stack: DeployedStack, observer: PipelineObserver, execution_arn: str | 
     }
 
 
+def _refused_tick(offline: OfflineStack, stack: DeployedStack, schedule: str | None, moment: datetime) -> Observation:
+    """Step Functions refuses every start of a tick: Scheduler retries, then dead-letters it (its role's SQS grant)."""
+    offline.fail_next_trigger_starts(100)
+    try:
+        stack.fire_schedule(schedule, scheduled_time=moment)
+        return {"dead_lettered": None}
+    except DeliveryFailed as failed:
+        return {"dead_lettered": failed.outcome.dead_lettered, "error": failed.outcome.error_code}
+    finally:
+        offline.fail_next_trigger_starts(0)
+
+
 def run_scenario(
     offline: OfflineStack, stack: DeployedStack, observer: PipelineObserver
 ) -> Iterator[tuple[str, Observation]]:
@@ -134,15 +146,7 @@ def run_scenario(
 
     yield "rejected request", _run(stack, observer, stack.start_execution({"domainName": "no-such-domain"}))
 
-    offline.fail_next_trigger_starts(100)
-    try:
-        stack.fire_schedule(scheduled_time=DAY0 + timedelta(days=5))
-        outcome: Observation = {"dead_lettered": None}
-    except DeliveryFailed as failed:
-        outcome = {"dead_lettered": failed.outcome.dead_lettered, "error": failed.outcome.error_code}
-    finally:
-        offline.fail_next_trigger_starts(0)
-    yield "tick refused by Step Functions", outcome
+    yield "tick refused by Step Functions", _refused_tick(offline, stack, None, DAY0 + timedelta(days=5))
 
     # The reconcile schedule starts a full export with its own role, and dead-letters a refused tick.
     try:
@@ -152,15 +156,10 @@ def run_scenario(
         return
     yield "reconcile", _run(stack, observer, reconcile)
 
-    offline.fail_next_trigger_starts(100)
-    try:
-        stack.fire_schedule(RECONCILE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=13))
-        outcome = {"dead_lettered": None}
-    except DeliveryFailed as failed:
-        outcome = {"dead_lettered": failed.outcome.dead_lettered, "error": failed.outcome.error_code}
-    finally:
-        offline.fail_next_trigger_starts(0)
-    yield "reconcile tick refused by Step Functions", outcome
+    yield (
+        "reconcile tick refused by Step Functions",
+        _refused_tick(offline, stack, RECONCILE_SCHEDULE, DAY0 + timedelta(days=13)),
+    )
 
     try:
         maintenance = stack.fire_schedule(MAINTENANCE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=7))
@@ -176,15 +175,10 @@ def run_scenario(
     finally:
         offline.account.athena_faults.need_more_vacuum_runs(0)
 
-    offline.fail_next_trigger_starts(100)
-    try:
-        stack.fire_schedule(MAINTENANCE_SCHEDULE, scheduled_time=DAY0 + timedelta(days=14))
-        outcome = {"dead_lettered": None}
-    except DeliveryFailed as failed:
-        outcome = {"dead_lettered": failed.outcome.dead_lettered, "error": failed.outcome.error_code}
-    finally:
-        offline.fail_next_trigger_starts(0)
-    yield "maintenance tick refused by Step Functions", outcome
+    yield (
+        "maintenance tick refused by Step Functions",
+        _refused_tick(offline, stack, MAINTENANCE_SCHEDULE, DAY0 + timedelta(days=14)),
+    )
 
 
 def first_difference(
