@@ -125,23 +125,14 @@ class DeployedStack:
         return executions.execution_history(self.client("stepfunctions"), execution_arn)
 
     # ----------------------------------------------------------------- triggers
-    def _schedules(self) -> dict[str, dict[str, Any]]:
+    def _schedules(self, target_prefix: str = "arn:aws:states:") -> dict[str, dict[str, Any]]:
+        """The stack's Scheduler schedules (as `get_schedule` describes them) whose target ARN starts so."""
         scheduler = self.client("scheduler")
         found = {}
         for resource in self.deployment.of_type("AWS::Scheduler::Schedule"):
             group = self._schedule_group(resource.logical_id)
             described = scheduler.get_schedule(Name=resource.physical_id, GroupName=group)
-            if described["Target"]["Arn"].startswith("arn:aws:states:"):
-                found[resource.logical_id] = described
-        return found
-
-    def _function_schedules(self) -> dict[str, dict[str, Any]]:
-        scheduler = self.client("scheduler")
-        found = {}
-        for resource in self.deployment.of_type("AWS::Scheduler::Schedule"):
-            group = self._schedule_group(resource.logical_id)
-            described = scheduler.get_schedule(Name=resource.physical_id, GroupName=group)
-            if described["Target"]["Arn"].startswith("arn:aws:lambda:"):
+            if described["Target"]["Arn"].startswith(target_prefix):
                 found[resource.logical_id] = described
         return found
 
@@ -152,7 +143,7 @@ class DeployedStack:
         `<aws.scheduler.scheduled-time>` filled in); returns the function's result. A function error
         raises `FunctionTickFailed` with the error body.
         """
-        schedules = self._function_schedules()
+        schedules = self._schedules("arn:aws:lambda:")
         if logical_id not in schedules:
             raise KeyError(f"No function schedule {logical_id!r}; function schedules: {sorted(schedules)}")
         schedule = schedules[logical_id]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from cpexport.catalog import CURRENT_BY_TYPE, catalog_plan, state_table_name, view_definition
 from cpexport.current_state import (
     PartitionRef,
-    PendingReconcileInfo,
+    PendingReconcile,
     confirmation_moment,
     create_statements,
     current_state_location,
@@ -107,7 +107,7 @@ def test_a_reconcile_records_candidates_and_a_later_export_past_it_removes_them(
     assert (reconcile.cutoff, reconcile.confirm_after) == (MARK, looked)
     # The same partition in the reconcile's own export is what "present" means.
     assert PartitionRef(tuple(_partition().values)).predicate("r") in statements.record_deleted
-    pending = PendingReconcileInfo(reconcile.reconcile_label or "", MARK, looked)
+    pending = PendingReconcile(reconcile.reconcile_label or "", MARK, looked)
     # Then an incremental export whose watermark has not passed the moment the reconcile looked removes nothing
     early = update_for_export(
         "db", "_profile", "shop", [_partition()], reconcile=False, window_end=MARK, requested_at=MARK,

@@ -291,11 +291,6 @@ def partition_ref_of(name: str) -> PartitionRef:
     return PartitionRef(tuple(value for _, value in pairs))
 
 
-def optimize_statement(database: str, table: str) -> str:
-    """Compact a table's small files (Athena's bin packing)."""
-    return f"OPTIMIZE {database}.{table} REWRITE DATA USING BIN_PACK"
-
-
 def vacuum_statement(database: str, table: str) -> str:
     """Expire old snapshots and remove orphan files (backticks: a table name may begin with `_`)."""
     return f"VACUUM `{database}`.`{table}`"
@@ -321,7 +316,7 @@ def update_for_export(
     request_key: str,
     looked_at: datetime | None = None,
     watermark: datetime | None = None,
-    pending: PendingReconcileInfo | None = None,
+    pending: PendingReconcile | None = None,
 ) -> CurrentStateUpdate:
     """What the state machine does to the current-state table after an export is indexed: merge it; for a
     reconcile, record the ids it lacks as candidates; for an incremental export whose watermark passed a
@@ -360,9 +355,12 @@ def update_for_export(
 
 
 @dataclass(frozen=True)
-class PendingReconcileInfo:
-    """The newest reconcile not yet confirmed: its label, cutoff and when the watermark confirms it."""
+class PendingReconcile:
+    """The newest reconcile of an object type (the state table's RECONCILE item): its candidates wait in
+    `{stem}_deleted` until the watermark passes `confirm_after`; `confirmed_by` names the export that carried
+    its deletions to the table (None before one did)."""
 
     label: str
     cutoff: datetime
     confirm_after: datetime
+    confirmed_by: str | None = None

@@ -45,7 +45,7 @@ from cpexport.catalog import ExportPartition, database_name
 from cpexport.clients.s3 import ExportedFile
 from cpexport.clients.state_table import JobState, RunRecorded, StateTable, run_sort_key
 from cpexport.config import Settings
-from cpexport.current_state import PendingReconcileInfo, confirmation_moment, update_for_export
+from cpexport.current_state import confirmation_moment, update_for_export
 from cpexport.errors import ExportFilesUnsettled, WatermarkConflict
 from cpexport.models import (
     BatchCount,
@@ -480,7 +480,7 @@ def _current_state(
     if not export.backfill:
         found = state.get_reconcile(export.domain_name, export.object_type)
         if found is not None and found.confirmed_by in (None, mine):
-            pending = PendingReconcileInfo(found.label, found.cutoff, found.confirm_after)
+            pending = found
     update = update_for_export(
         catalogued.database,
         export.object_type,

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from cpexport.clients import client
 from cpexport.clients.translate import error_code, translated
+from cpexport.current_state import PendingReconcile
 from cpexport.models import ExportWindow, render_utc
 
 
@@ -109,16 +110,6 @@ def _attribute(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return {"M": {str(key): _attribute(item) for key, item in value.items() if item is not None}}
     return {"S": str(value)}
-
-
-@dataclass(frozen=True)
-class PendingReconcile:
-    """A reconcile's candidates wait in `{stem}_deleted` until the watermark passes `confirm_after`."""
-
-    label: str
-    cutoff: datetime
-    confirm_after: datetime
-    confirmed_by: str | None  # the export that carried its deletions to the table (retries of it carry them again)
 
 
 class StateTable:
