@@ -535,3 +535,61 @@ def _until_written(stack: Any, job_id: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} still had files to write after {timeout} s")
         time.sleep(0.02)
+
+
+def _gave_up_after_an_ambiguous_submission(stack: Stack, **fault: Any) -> dict[str, Any]:
+    """A Start whose Create answered an error, then whose execution failed (its retries ran out)."""
+    stack.emulator.configure(
+        job_duration_seconds=0.2, fault_rules=[{"operation": "CreateDataIntegrationAssociation", **fault}]
+    )
+    task = task_for()
+    with pytest.raises(TransientServiceError):
+        load_handler("start_export")(task)
+    stack.emulator.configure(fault_rules=[])
+    busy = task | {"error": {"Error": "ExportBusy", "Cause": '{"errorMessage": "waiting for the service"}'}}
+    record_failure(FailedExport.model_validate(busy), StateTable(get_settings().state_table_name))
+    return task
+
+
+def _ledger() -> dict[str, str]:
+    jobs = StateTable(get_settings().state_table_name).list_jobs(DOMAIN, "_profile")
+    return {job["sk"]: job["state"] for job in jobs}
+
+
+def _next_request() -> dict[str, Any]:
+    return load_handler("start_export")(
+        task_for(
+            executionArn=task_for()["executionArn"] + "-next",
+            requestKey="scheduled:2026-11-03T00:00:00Z",
+            window={"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T23:30:00Z"},
+        )
+    )
+
+
+def test_a_job_whose_execution_gave_up_after_an_ambiguous_answer_is_closed_when_its_lease_is_taken_over(stack):
+    # Given a Create that took effect but answered an error, and an execution that then gave up
+    _gave_up_after_an_ambiguous_submission(stack, fault="InternalServiceError", phase="after", count=1)
+    assert _ledger() == {"JOB#2026-11-01T00:00:00Z#2026-11-01T23:30:00Z": "SUBMITTING"}
+    stack.emulator.wait_idle(timeout=60)
+    # When the next request takes the object type over once the service shows that job ended
+    assert _next_request()["status"] == "SUBMITTED"
+    # Then the ledger no longer says the given-up job runs: it ran, and nobody follows it
+    assert _ledger() == {
+        "JOB#2026-11-01T00:00:00Z#2026-11-01T23:30:00Z": "ABANDONED",
+        "JOB#2026-11-01T00:00:00Z#2026-11-02T23:30:00Z": "SUBMITTED",
+    }
+
+
+def test_a_submission_that_never_showed_is_closed_unconfirmed_when_its_lease_is_taken_over(stack, monkeypatch):
+    # Given a Create refused by throttling (it never ran) and an execution that then gave up
+    reconfigure(monkeypatch, UNSUBMITTED_LEASE_TTL_SECONDS="1")
+    _gave_up_after_an_ambiguous_submission(stack, fault="ThrottlingException", count=1)
+    # When the next request takes the lease over after the unsubmitted-lease TTL
+    time.sleep(1.2)
+    assert _next_request()["status"] == "SUBMITTED"
+    # Then the first window's item is UNCONFIRMED (never shown), not left SUBMITTING
+    assert _ledger() == {
+        "JOB#2026-11-01T00:00:00Z#2026-11-01T23:30:00Z": "UNCONFIRMED",
+        "JOB#2026-11-01T00:00:00Z#2026-11-02T23:30:00Z": "SUBMITTED",
+    }
+    assert len(stack.emulator.jobs()) == 1

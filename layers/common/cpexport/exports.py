@@ -292,6 +292,8 @@ def _submit(
         task.domain_name, task.object_type, window, task.execution_arn, task.request_key, now, replacing=lease
     ):
         raise ExportBusy(f"{task.domain_name}/{task.object_type}: another execution took the export lease just now")
+    if lease is not None and not mine:
+        _settle_replaced(task, lease, association, state, now)
     if not task.backfill:
         # Read again under the lease: the watermark read before it may predate the advance of the job
         # whose lease we just replaced (another execution of this request, finishing as we started).
@@ -344,6 +346,23 @@ def _submit(
         extra={"object_type": task.object_type, "window": window.to_wire(), "data_integration": data_integration.name},
     )
     return started
+
+
+def _settle_replaced(
+    task: ExportTask, lease: Lease, association: Association | None, state: StateTable, now: datetime
+) -> None:
+    """Close the ledger item of the job whose lease was just taken over: nobody will ever record it.
+
+    Its execution gave up (a failure that left a job possibly running, a Start that ran out of retries
+    after an ambiguous answer) and the job has ended or never showed. Left SUBMITTING or SUBMITTED, the
+    ledger would say forever that a job runs. Shown by the service, the job ran: ABANDONED (not indexed
+    by anyone; a scheduled window is exported again from the watermark, a backfill's failure was alerted).
+    Never shown: UNCONFIRMED, as its own execution would have marked it.
+    """
+    shown = association is not None and association.window == lease.window and bool(association.status)
+    closed = not shown and state.mark_unconfirmed(task.domain_name, task.object_type, lease.window, now)
+    if not closed and state.mark_abandoned(task.domain_name, task.object_type, lease.window, now):
+        logger.warning("took over the lease of a job nobody follows", extra={"window": lease.window.to_wire()})
 
 
 def first_poll(

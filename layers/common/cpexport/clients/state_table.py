@@ -360,6 +360,23 @@ class StateTable:
             },
         )
 
+    def mark_abandoned(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> bool:
+        """Mark a job still SUBMITTING or SUBMITTED that no execution follows any more; False if it was settled."""
+        return self._conditional(
+            "UpdateItem",
+            self._api.update_item,
+            Key=self._key(domain_name, object_type, job_sort_key(window)),
+            UpdateExpression="SET #state = :abandoned, updatedAt = :now, finishedAt = if_not_exists(finishedAt, :now)",
+            ConditionExpression="#state IN (:submitting, :submitted)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":abandoned": {"S": JobState.ABANDONED.value},
+                ":submitting": {"S": JobState.SUBMITTING.value},
+                ":submitted": {"S": JobState.SUBMITTED.value},
+                ":now": {"S": render_utc(now)},
+            },
+        )
+
     def forget_job(self, domain_name: str, object_type: str, window: ExportWindow, execution_arn: str) -> None:
         """Drop a ledger item whose submission the service refused (it never ran), if it is still ours."""
         self._conditional(
