@@ -154,7 +154,7 @@ def _description_lines(notify: NotifyInput, settings: Settings) -> tuple[list[st
     """The lines that always show (the execution, what went wrong with the request) and one per export,
     failures first: if the description has to be cut, successes go before failures do."""
     head = [f"Execution {code(execution_name(notify.execution_arn), 100)} of stack `{settings.stack_name}`"]
-    if notify.correlation_id:
+    if notify.correlation_id and notify.correlation_id != execution_name(notify.execution_arn):
         head[0] += f", correlation id {code(notify.correlation_id, 100)}"
     if notify.rejection is not None:
         head += [
