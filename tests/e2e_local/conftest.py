@@ -17,6 +17,7 @@ import pytest
 from local.emulator.synthetic import generate
 from local.harness.stack import OfflineStack
 from local.observe import PipelineObserver
+from tests.chat_contract import sns_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.01  # a 60 s Wait takes 0.6 s
@@ -64,10 +65,25 @@ def tick(stack: OfflineStack, day: int, timeout: float = 120) -> dict[str, Any]:
     return stack.wait_execution(arn, timeout=timeout)
 
 
+def publish_problems(observer: PipelineObserver) -> dict[str, list[str]]:
+    """What SNS or chat would refuse in each message published since the last look (by subject)."""
+    found = {}
+    for sent in observer.published():
+        problems = sns_problems(sent["Message"], sent["Subject"], sent["MessageAttributes"])
+        if problems:
+            found[sent["Subject"]] = problems
+    return found
+
+
 @pytest.fixture
-def stack(deployed: tuple[OfflineStack, PipelineObserver]) -> tuple[OfflineStack, PipelineObserver]:
-    """The module's deployed stack, with Lambdas cold and nothing left in the observer's queues."""
+def stack(deployed: tuple[OfflineStack, PipelineObserver]) -> Iterator[tuple[OfflineStack, PipelineObserver]]:
+    """The module's deployed stack, with Lambdas cold and nothing left in the observer's queues.
+
+    After the test, every message the pipeline published meanwhile (Notify's, the maintenance alerts) is
+    one SNS accepts, with the text for email and a custom notification for chat.
+    """
     offline, observer = deployed
     offline.reset()
-    observer.notifications(), observer.result_events()
-    return offline, observer
+    observer.notifications(), observer.result_events(), observer.published()
+    yield offline, observer
+    assert publish_problems(observer) == {}
