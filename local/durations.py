@@ -42,6 +42,7 @@ from cpexport.clients import athena as athena_client
 from cpexport.config import ENV_NAMES, MIN_SAFETY_LAG_MINUTES, Settings, holder_deadline_seconds
 
 from local.clock import HeldClock
+from local.emulator.server import BODY_TIMEOUT_SECONDS
 from local.harness import athena_sync
 
 LOG = logging.getLogger("local.durations")
@@ -352,6 +353,13 @@ DURATIONS: tuple[Duration, ...] = (
         None,
         Scaling.EMULATOR,
         "the emulated service's time (jobs, files, statuses), on the account's clock",
+    ),
+    Duration(
+        "emulator's wait for a request body",
+        "`local.emulator.server.BODY_TIMEOUT_SECONDS` (`EmulatorServer(body_timeout_seconds=)`)",
+        BODY_TIMEOUT_SECONDS,
+        Scaling.NONE,
+        "a network timeout: bytes arrive at wall speed",
     ),
     Duration(
         "emulator fault windows",
