@@ -585,7 +585,9 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> DemoOutcome:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's options (shared by `python -m local demo` and `python -m local.demo`)."""
     parser.add_argument("--days", type=int, default=4, help="scheduled days to simulate, at least 2 (default 4)")
-    parser.add_argument("--time-scale", type=float, default=0.01, help="Wait/Retry scale (default 0.01)")
+    parser.add_argument(
+        "--time-scale", type=float, default=0.01, help="time scale (default 0.01; see local/durations.py)"
+    )
     parser.add_argument("--log", type=Path, default=ROOT / ".local-state" / "demo-lambdas.log")
 
 

@@ -30,11 +30,13 @@ def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def deploy(parameters: dict[str, str], **options: Any) -> Iterator[tuple[OfflineStack, PipelineObserver]]:
+def deploy(
+    parameters: dict[str, str], time_scale: float = TIME_SCALE, **options: Any
+) -> Iterator[tuple[OfflineStack, PipelineObserver]]:
     logging.getLogger("moto").setLevel(logging.ERROR)
     base = {"InitialStartTime": "2026-11-01T00:00:00Z", "ObjectTypes": "_profile,_order"}
     with OfflineStack(
-        ROOT / "template.yaml", base | parameters, time_scale=TIME_SCALE, stack_name="e2e", **options
+        ROOT / "template.yaml", base | parameters, time_scale=time_scale, stack_name="e2e", **options
     ) as stack:
         yield stack, PipelineObserver(stack)
 
