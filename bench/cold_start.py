@@ -92,12 +92,14 @@ def template_functions(template_path: Path = ROOT / "template.yaml") -> list[Fun
     """Every `AWS::Serverless::Function` of the template, with its environment (Globals merged in)."""
     from samtranslator.yaml_helper import yaml_parse
 
+    from local.harness.sam import is_foreach_key
+
     template = yaml_parse(template_path.read_text())
     defaults = template.get("Globals", {}).get("Function", {})
     common = (defaults.get("Environment") or {}).get("Variables") or {}
     found = []
     for logical_id, resource in template["Resources"].items():
-        if resource.get("Type") != "AWS::Serverless::Function":
+        if is_foreach_key(logical_id) or resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource["Properties"]
         own = (properties.get("Environment") or {}).get("Variables") or {}

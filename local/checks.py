@@ -16,6 +16,8 @@ from pathlib import Path
 
 from samtranslator.yaml_helper import yaml_parse
 
+from local.harness.sam import is_foreach_key
+
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -23,7 +25,9 @@ def definition_substitution_names(template: Path) -> set[str]:
     """Every DefinitionSubstitutions key of every state machine in the template."""
     document = yaml_parse(template.read_text())
     names: set[str] = set()
-    for resource in document.get("Resources", {}).values():
+    for logical_id, resource in document.get("Resources", {}).items():
+        if is_foreach_key(logical_id):
+            continue  # a loop of AWS::LanguageExtensions generates no state machine here
         if resource.get("Type") in {"AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"}:
             names |= set((resource.get("Properties") or {}).get("DefinitionSubstitutions", {}))
     return names

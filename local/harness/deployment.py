@@ -1,8 +1,9 @@
 """Deploy one stack into the offline account: package, transform, create_stack, then what moto leaves out.
 
-1. `sam package` equivalent (code folders zipped to moto's S3), samtranslator's transform with the
-   stack's parameters, an optional `customize` of the CloudFormation (the variant test removes
-   policy statements this way);
+1. the parameters checked as CloudFormation checks them (`parameters.py`: constraints and Rules),
+   `sam package` equivalent (code folders zipped to moto's S3), the template's transforms with the
+   stack's parameters (`AWS::LanguageExtensions`, then samtranslator's), an optional `customize` of
+   the CloudFormation (the variant test removes policy statements this way);
 2. moto's `create_stack`, with the resource types it skips taken out and planned (`sam.py`);
 3. functions registered with the Lambda runtime, each role checked assumable by Lambda;
 4. state machines re-created, substituted, in moto's executing backend, each role checked assumable
@@ -16,6 +17,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from moto.iam.models import iam_backends
 
 from local.harness.lambda_runtime import DeployedConfig, LocalFunction
+from local.harness.parameters import ParameterRefused, check_parameters
 from local.harness.provisioners import (
     DEPROVISIONERS,
     ORDER,
@@ -36,6 +40,7 @@ from local.harness.provisioners import (
 from local.harness.sam import (
     HIDDEN_OUTPUT_PREFIX,
     DeploymentPlan,
+    LanguageExtensionsError,
     load_template,
     package_template,
     plan_deployment,
@@ -61,6 +66,10 @@ LOG_DELIVERY_ACTIONS = (
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 )
+
+# IAM's quota on the inline policies of one role, added up (IAM User Guide, "IAM and AWS STS quotas";
+# not adjustable): what bounds the domains one stack can grant (template.yaml's StartExportDomainGrants).
+ROLE_INLINE_POLICIES_QUOTA = 10_240
 
 TemplateCustomizer = Callable[[dict[str, Any]], dict[str, Any]]
 """Changes the transformed (plain CloudFormation) template before it is deployed."""
@@ -144,6 +153,16 @@ def deploy(
 ) -> Deployment:
     """Deploy a SAM (or plain CloudFormation) template as stack `stack_name`; see the module doc."""
     started = time.monotonic()
+    template = load_template(template_path)
+    try:
+        # CloudFormation refuses bad parameters before any transform runs or anything is created.
+        check_parameters(
+            template,
+            parameter_values(template, parameters),
+            {"AWS::Region": account.region, "AWS::AccountId": account.account_id, "AWS::StackName": stack_name},
+        )
+    except ParameterRefused as refused:
+        raise DeploymentError(f"{stack_name}: ValidationError: {refused}") from refused
     s3 = account.client("s3")
     try:
         s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
@@ -156,9 +175,11 @@ def deploy(
         s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=data)
         return ARTIFACTS_BUCKET, key
 
-    template = load_template(template_path)
     packaged, code = package_template(template, template_path.parent, upload)
-    transformed = transform_template(packaged, parameters)
+    try:
+        transformed = transform_template(packaged, parameters)
+    except LanguageExtensionsError as refused:
+        raise DeploymentError(f"{stack_name}: {refused}") from refused
     if customize is not None:
         transformed = customize(copy.deepcopy(transformed))
     plan = plan_deployment(transformed, code, skipped_types=PROVISIONERS, ref_properties=REF_PROPERTIES)
@@ -198,11 +219,31 @@ def _finish(account: OfflineAccount, deployment: Deployment, stack: dict[str, An
                 deployment.resources[item["LogicalResourceId"]] = StackResource(
                     item["LogicalResourceId"], item["ResourceType"], item.get("PhysicalResourceId", "")
                 )
+    check_role_policy_sizes(account, deployment)
     _register_functions(account, deployment)
     _create_state_machines(account, deployment)
     _provision_skipped(account, deployment)
     for resource in deployment.resources.values():
         account.claim(resource.resource_type, resource.physical_id, stack_name)
+
+
+def inline_policy_size(document: Any) -> int:
+    """A policy's size as IAM counts it against its quotas: the JSON without white space."""
+    parsed = json.loads(document) if isinstance(document, str) else document
+    return len(re.sub(r"\s", "", json.dumps(parsed, separators=(",", ":"))))
+
+
+def check_role_policy_sizes(account: OfflineAccount, deployment: Deployment) -> None:
+    """What IAM refuses and moto does not: a role whose inline policies add up to more than the quota."""
+    iam = iam_backends[account.account_id]["aws"]
+    for role in deployment.of_type("AWS::IAM::Role"):
+        name = role.physical_id.rsplit("/", 1)[-1]
+        size = sum(inline_policy_size(iam.get_role_policy(name, policy)[1]) for policy in iam.list_role_policies(name))
+        if size > ROLE_INLINE_POLICIES_QUOTA:
+            raise DeploymentError(
+                f"{deployment.stack_name}: {role.logical_id}: LimitExceeded: Maximum policy size of "
+                f"{ROLE_INLINE_POLICIES_QUOTA} bytes exceeded for role {name} ({size} characters of inline policies)"
+            )
 
 
 def remove(account: OfflineAccount, deployment: Deployment) -> None:

@@ -4,8 +4,10 @@ Three steps, all offline:
 
 1. `package_template`: local `CodeUri`/`ContentUri` folders are zipped and uploaded to an S3 location
    (moto's S3), and a local `DefinitionUri` is inlined as `Definition`.
-2. `transform_template`: AWS's own `samtranslator` expands the SAM resources into CloudFormation,
-   with managed policies taken from the translator's bundled list instead of IAM.
+2. `transform_template`: the transforms in their declared order. `AWS::LanguageExtensions` first
+   (moto has none): its `Fn::ForEach` expanded by SAM CLI's own implementation with the stack's
+   parameters; then AWS's own `samtranslator` expands the SAM resources into CloudFormation, with
+   managed policies taken from the translator's bundled list instead of IAM.
 3. `plan_deployment`: records what moto's CloudFormation cannot do by itself. moto does not apply
    `DefinitionSubstitutions` and skips some resource types (`AWS::Scheduler::Schedule`,
    `AWS::S3::BucketPolicy`, `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm` ...); every
@@ -195,6 +197,8 @@ def package_template(
         function_globals["CodeUri"] = {"Bucket": bucket, "Key": key}
 
     for logical_id, resource in packaged.get("Resources", {}).items():
+        if is_foreach_key(logical_id):
+            continue  # resources a transform generates (see expand_language_extensions): no code of their own
         kind = resource.get("Type")
         props = resource.get("Properties") or {}
         if kind == "AWS::Serverless::Function" and _is_local(props.get("CodeUri")):
@@ -218,11 +222,92 @@ def package_template(
 
 
 def transform_template(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
-    """Expand SAM resources into CloudFormation with samtranslator (needs AWS_DEFAULT_REGION set)."""
-    if "AWS::Serverless-2016-10-31" not in _transforms(template):
-        return copy.deepcopy(template)
-    transformed: dict[str, Any] = transform(copy.deepcopy(template), dict(parameters), OfflinePolicyLoader())
+    """Apply the template's transforms in order: `AWS::LanguageExtensions` (see `expand_language_extensions`),
+    then SAM's with samtranslator (needs AWS_DEFAULT_REGION set)."""
+    expanded = expand_language_extensions(template, parameters)
+    if SERVERLESS_TRANSFORM not in _transforms(expanded):
+        return expanded
+    transformed: dict[str, Any] = transform(expanded, dict(parameters), OfflinePolicyLoader())
     return transformed
+
+
+SERVERLESS_TRANSFORM = "AWS::Serverless-2016-10-31"
+LANGUAGE_EXTENSIONS_TRANSFORM = "AWS::LanguageExtensions"
+# What the transform does besides Fn::ForEach: not expanded offline, so refused rather than half-done.
+_OTHER_LANGUAGE_EXTENSIONS = ("Fn::Length", "Fn::ToJsonString")
+
+
+class LanguageExtensionsError(ValueError):
+    """`AWS::LanguageExtensions` refused the template (a ForEach giving one logical id twice), or the
+    template uses a part of it the offline harness does not expand."""
+
+
+def expand_language_extensions(template: dict[str, Any], parameters: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of the template with every `Fn::ForEach` expanded, as the `AWS::LanguageExtensions` transform does.
+
+    The expansion is SAM CLI's own (`samcli.lib.cfn_language_extensions`, what `sam build
+    --language-extensions` runs): its template parser and its ForEach processor, with the parameters
+    (defaults filled in) for collections such as `!Ref DomainNames`; a ForEach whose items give the
+    same logical id twice is refused, as CloudFormation refuses it. Only the ForEach step: every other
+    intrinsic is left to moto's CloudFormation as before (SAM CLI's full pipeline would also resolve
+    Refs, Subs and conditions with placeholder pseudo parameters). Fn::Length, Fn::ToJsonString,
+    Fn::FindInMap's DefaultValue and intrinsic DeletionPolicy/UpdateReplacePolicy are refused.
+    """
+    transforms = _transforms(template)
+    if LANGUAGE_EXTENSIONS_TRANSFORM not in transforms:
+        return copy.deepcopy(template)
+    from samcli.lib.cfn_language_extensions.api import create_default_intrinsic_resolver
+    from samcli.lib.cfn_language_extensions.exceptions import InvalidTemplateException
+    from samcli.lib.cfn_language_extensions.models import ResolutionMode, TemplateProcessingContext
+    from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline
+    from samcli.lib.cfn_language_extensions.processors import ForEachProcessor, TemplateParsingProcessor
+
+    unsupported = sorted(set(_other_language_extensions(template.get("Resources") or {})))
+    if unsupported:
+        raise LanguageExtensionsError(
+            f"AWS::LanguageExtensions features the offline harness does not expand: {', '.join(unsupported)}"
+        )
+    defaults = {
+        name: str(spec["Default"]) for name, spec in (template.get("Parameters") or {}).items() if "Default" in spec
+    }
+    context = TemplateProcessingContext(
+        fragment=copy.deepcopy(template),
+        parameter_values=defaults | dict(parameters),
+        resolution_mode=ResolutionMode.PARTIAL,
+    )
+    pipeline = ProcessingPipeline(
+        [TemplateParsingProcessor(), ForEachProcessor(intrinsic_resolver=create_default_intrinsic_resolver(context))]
+    )
+    try:
+        expanded: dict[str, Any] = pipeline.process_template(context)
+    except InvalidTemplateException as error:
+        raise LanguageExtensionsError(f"AWS::LanguageExtensions: {error}") from error
+    remaining = [name for name in transforms if name != LANGUAGE_EXTENSIONS_TRANSFORM]
+    if remaining:
+        expanded["Transform"] = remaining[0] if len(remaining) == 1 else remaining
+    else:
+        expanded.pop("Transform", None)
+    return expanded
+
+
+def _other_language_extensions(value: Any) -> Iterable[str]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _other_language_extensions(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key in _OTHER_LANGUAGE_EXTENSIONS:
+                yield key
+            elif key == "Fn::FindInMap" and isinstance(item, list) and len(item) > 3:
+                yield "Fn::FindInMap with DefaultValue"
+            elif key in ("DeletionPolicy", "UpdateReplacePolicy") and not isinstance(item, str):
+                yield f"an intrinsic {key}"
+            yield from _other_language_extensions(item)
+
+
+def is_foreach_key(key: str) -> bool:
+    """Whether a template key is an `Fn::ForEach::Name` loop of `AWS::LanguageExtensions`."""
+    return key.startswith("Fn::ForEach::")
 
 
 def _transforms(template: dict[str, Any]) -> list[str]:

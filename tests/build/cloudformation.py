@@ -298,6 +298,11 @@ def attached_policy_statements(deployment: Deployment, role_logical_id: str) -> 
     return statements
 
 
+def every_statement(deployment: Deployment, role_logical_id: str) -> list[dict[str, Any]]:
+    """Every statement a role holds: its own inline policies and the `AWS::IAM::Policy` resources naming it."""
+    return role_statements(deployment, role_logical_id) + attached_policy_statements(deployment, role_logical_id)
+
+
 def function_roles(deployment: Deployment) -> dict[str, str]:
     """Function logical id -> the logical id of its execution role."""
     roles = {}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from local.harness.sam import load_template
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,6 +43,11 @@ def test_sam_build_packages_the_layer_and_every_function(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # samconfig.toml's placeholder DomainNames only let the build expand the loop: the built template keeps
+    # it, for CloudFormation to expand with the deployed DomainNames
+    built = load_template(build_dir / "template.yaml")
+    assert "Fn::ForEach::StartExportDomainGrants" in built["Resources"]
+    assert not any(name.startswith("StartExportDomain") for name in built["Resources"])
     layer = build_dir / "CommonLayer" / "python"
     assert (layer / "cpexport" / "exports.py").is_file()
     assert any((layer / "botocore" / "data" / "appintegrations").glob("*/service-2.json*"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local.harness.sam import load_template, package_template, transform_template
+from local.harness.sam import is_foreach_key, load_template, package_template, transform_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,8 @@ def resources() -> dict[str, Any]:
 
 
 def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
-    return {name: r for name, r in resources.items() if r["Type"] == kind}
+    # (an untransformed template's Fn::ForEach loops are not resources)
+    return {name: r for name, r in resources.items() if not is_foreach_key(name) and r["Type"] == kind}
 
 
 def test_sam_validate_lint_passes():
@@ -185,3 +186,62 @@ def test_only_the_start_function_may_create_or_update_associations(resources):
                 if any(a.endswith("DataIntegrationAssociation") or a == "app-integrations:*" for a in actions):
                     writers.add(name)
     assert writers == {"StartExportFunctionRole"}
+
+
+def test_the_name_patterns_are_the_packages():
+    # A name the functions refuse at init (cpexport.config) is refused by `sam deploy` instead
+    from cpexport.models import DOMAIN_NAME_PATTERN, OBJECT_TYPE_PATTERN
+
+    parameters = load_template(ROOT / "template.yaml")["Parameters"]
+    assert parameters["DomainNames"]["AllowedPattern"] == DOMAIN_NAME_PATTERN.pattern
+    assert parameters["ObjectTypes"]["AllowedPattern"] == OBJECT_TYPE_PATTERN.pattern
+    assert "Default" not in parameters["DomainNames"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"DomainNames": "shop,my shop"}, "DomainNames"),
+        ({"DomainNames": "shop,"}, "DomainNames"),
+        ({"DomainNames": "shop.eu"}, "DomainNames"),
+        ({"DomainNames": "d" * 65}, "DomainNames"),
+        ({"DomainNames": "shop", "ObjectTypes": "_profile,order line"}, "ObjectTypes"),
+        ({"DomainNames": "shop", "RawExportRetentionDays": "2"}, "RetentionOutlastsTheMargin"),
+    ],
+)
+def test_cloudformation_refuses_what_the_functions_would_refuse(overrides, refused):
+    from local.harness.deployment import parameter_values
+    from local.harness.parameters import ParameterRefused, check_parameters
+
+    template = load_template(ROOT / "template.yaml")
+    with pytest.raises(ParameterRefused, match=refused):
+        check_parameters(template, parameter_values(template, overrides))
+
+
+def test_any_number_of_well_formed_domains_passes_the_parameter_checks():
+    from local.harness.deployment import parameter_values
+    from local.harness.parameters import check_parameters
+
+    template = load_template(ROOT / "template.yaml")
+    domains = ",".join([f"shop-{n:02d}" for n in range(60)] + ["My_Domain", "d" * 64])
+    check_parameters(template, parameter_values(template, {"DomainNames": domains, "ObjectTypes": "_profile,Custom-1"}))
+
+
+def test_the_domains_a_stack_can_grant_are_what_the_readme_says():
+    # IAM adds up a role's inline policies (10,240 characters without white space): StartExport's own
+    # statements and one policy per domain. README (Deploying) states these counts: update both together.
+    from local.harness.deployment import ROLE_INLINE_POLICIES_QUOTA, inline_policy_size
+    from tests.build.cloudformation import deploy
+
+    def fits(name_length: int) -> int:
+        deployment = deploy("x" * name_length)
+        role = deployment.properties("StartExportFunctionRole")
+        own = sum(inline_policy_size(policy["PolicyDocument"]) for policy in role["Policies"])
+        (per_domain,) = [
+            inline_policy_size(deployment.properties(name)["PolicyDocument"])
+            for name in deployment.of_type("AWS::IAM::Policy")
+            if deployment.properties(name)["PolicyName"].startswith("profile-domain-")
+        ]
+        return (ROLE_INLINE_POLICIES_QUOTA - own) // per_domain
+
+    assert (fits(10), fits(20), fits(64)) == (28, 26, 21)

@@ -12,6 +12,7 @@ from tests.build.cloudformation import (
     REGION,
     attached_policy_statements,
     deploy,
+    every_statement,
     function_roles,
     role_statements,
 )
@@ -80,7 +81,7 @@ def test_no_function_is_granted_a_dynamodb_action_outside_its_list(retaining):
     tables = {shop.arn(name): name for name in shop.of_type("AWS::DynamoDB::Table")}
     for function, role in roles.items():
         granted: dict[str, set[str]] = {}
-        for statement in role_statements(shop, role):
+        for statement in every_statement(shop, role):
             actions = [a for a in statement["Action"] if a.lower().startswith("dynamodb:") or a == "*"]
             for resource in statement["Resource"] if actions else []:
                 table = tables.get(resource, resource)
@@ -89,10 +90,13 @@ def test_no_function_is_granted_a_dynamodb_action_outside_its_list(retaining):
         assert set(shop.properties(role).get("ManagedPolicyArns", [])) <= MANAGED_POLICIES, function
 
 
+TWENTY_FIVE = ",".join([f"shop-{n:02d}" for n in range(1, 25)] + ["Last_Domain25"])
+
+
 @pytest.mark.parametrize(
     "domain_names",
-    ["shop", "shop,outlet", "a,b,c,d,e,f,g,h,i,j-10", "my_domain-1,MyDomain2"],
-    ids=["one domain", "two", "ten, the most the template grants", "mixed case and punctuation"],
+    ["shop", "shop,outlet", "a,b,c,d,e,f,g,h,i,j-10,k_11", "my_domain-1,MyDomain2", TWENTY_FIVE],
+    ids=["one domain", "two", "eleven", "mixed case and punctuation", "twenty-five"],
 )
 def test_start_export_may_snapshot_and_read_exactly_the_configured_domains(domain_names):
     deployment = deploy(domain_names)
@@ -100,7 +104,7 @@ def test_start_export_may_snapshot_and_read_exactly_the_configured_domains(domai
     profile = {}
     for function, role in function_roles(deployment).items():
         statements = [
-            s for s in role_statements(deployment, role) if any(a.startswith("profile:") for a in s["Action"])
+            s for s in every_statement(deployment, role) if any(a.startswith("profile:") for a in s["Action"])
         ]
         if statements:
             profile[function] = statements
@@ -110,16 +114,31 @@ def test_start_export_may_snapshot_and_read_exactly_the_configured_domains(domai
         for action in PROFILE_ACTIONS_ON_DOMAINS:
             assert grants(statements, action, domain_arn(domain)), (action, domain)
         assert grants(statements, "profile:GetProfileObjectType", f"{domain_arn(domain)}/object-types/_profile")
-    granted = {resource for statement in statements for resource in statement["Resource"]}
-    assert granted == {domain_arn(d) for d in domains} | {f"{domain_arn(d)}/object-types/*" for d in domains}
+    # Each domain by its exact ARN, nothing broader: no wildcard but the object types of a configured domain
+    granted = [resource for statement in statements for resource in statement["Resource"]]
+    assert sorted(granted) == sorted(
+        [domain_arn(d) for d in domains] + [f"{domain_arn(d)}/object-types/*" for d in domains]
+    )
+    assert all("*" not in resource.removesuffix("/object-types/*") for resource in granted)
     assert not grants(statements, "profile:CreateSnapshot", domain_arn("someone-elses-domain"))
+    assert not grants(
+        statements, "profile:GetProfileObjectType", f"{domain_arn('someone-elses-domain')}/object-types/x"
+    )
     assert {a for s in statements for a in s["Action"]} == PROFILE_ACTIONS_ON_DOMAINS
+    # one policy of the role per domain (template.yaml's StartExportDomainGrants), none of another role
+    role = deployment.physical_name("StartExportFunctionRole")
+    per_domain = {
+        deployment.properties(name)["PolicyName"]
+        for name in deployment.of_type("AWS::IAM::Policy")
+        if role in deployment.properties(name)["Roles"]
+    }
+    assert per_domain == {f"profile-domain-{d}" for d in domains}
 
 
 def test_only_start_export_may_create_kms_grants_and_only_for_an_aws_resource(shop):
     creators = {}
     for name in shop.of_type("AWS::IAM::Role"):
-        for statement in role_statements(shop, name):
+        for statement in every_statement(shop, name):
             if any(fnmatchcase("kms:creategrant", pattern.lower()) for pattern in statement["Action"]):
                 creators[name] = statement
     assert set(creators) == {"StartExportFunctionRole"}
@@ -130,7 +149,7 @@ def test_only_start_export_may_create_kms_grants_and_only_for_an_aws_resource(sh
 
 
 def test_start_export_uses_the_export_key_only_through_the_service(shop):
-    statements = role_statements(shop, "StartExportFunctionRole")
+    statements = every_statement(shop, "StartExportFunctionRole")
     kms_actions = {a for s in statements for a in s["Action"] if a.startswith("kms:")}
     assert kms_actions == {"kms:CreateGrant"}
 
@@ -139,7 +158,7 @@ def test_with_a_bring_your_own_key_the_grant_is_on_that_key():
     key = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     deployment = deploy("shop", ExistingKmsKeyArn=key)
     assert "ExportKey" not in deployment.resources
-    statements = role_statements(deployment, "StartExportFunctionRole")
+    statements = every_statement(deployment, "StartExportFunctionRole")
     (statement,) = [s for s in statements if "kms:CreateGrant" in s["Action"]]
     assert statement["Resource"] == [key]
 

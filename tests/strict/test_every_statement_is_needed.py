@@ -87,8 +87,19 @@ def statements(template: dict[str, Any]) -> list[StatementRef]:
             for role in resource["Properties"].get("Roles") or []:
                 for index, statement in enumerate(resource["Properties"]["PolicyDocument"]["Statement"]):
                     sid = str(statement.get("Sid", ""))
-                    found.append(StatementRef(role["Ref"], resource["Properties"]["PolicyName"], index, sid))
+                    found.append(
+                        StatementRef(role["Ref"], _plain_text(resource["Properties"]["PolicyName"]), index, sid)
+                    )
     return found
+
+
+def _plain_text(value: Any) -> str:
+    """A name as written, or its `Fn::Sub` without variables (a per-domain policy's name once ForEach ran)."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and "${" not in str(value["Fn::Sub"]):
+        return str(value["Fn::Sub"])
+    if not isinstance(value, str):
+        raise ValueError(f"a policy name the test cannot resolve: {value!r}")
+    return value
 
 
 STATEMENTS = statements(transformed_template())
@@ -178,6 +189,10 @@ def test_statements_are_found_for_every_role_the_template_creates() -> None:
     assert len({ref.label for ref in STATEMENTS}) == len(STATEMENTS)
     # the state machine's right to start its Distributed Map children is a policy of its own
     assert ("ExportStateMachineRole", "StartChildExecutions") in {(ref.role, ref.sid) for ref in STATEMENTS}
+    # and StartExport's grant on each configured domain is one too (template.yaml's StartExportDomainGrants)
+    assert ("StartExportFunctionRole", f"profile-domain-{PARAMETERS['DomainNames']}") in {
+        (ref.role, ref.policy) for ref in STATEMENTS
+    }
 
 
 @pytest.mark.parametrize("ref", [_param(ref) for ref in STATEMENTS])

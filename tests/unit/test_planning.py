@@ -187,7 +187,21 @@ def test_a_rejection_carries_a_bounded_printable_excerpt_and_only_a_valid_domain
     assert plan({"domainName": "nope"}).rejection.domain_name == "nope"  # type: ignore[union-attr]
 
 
-def test_more_domains_than_the_template_grants_is_a_configuration_error():
-    domains = ",".join(f"d{n}" for n in range(11))
-    with pytest.raises(ConfigurationError, match="DOMAIN_NAMES"):
-        settings(DOMAIN_NAMES=domains)
+def test_any_number_of_domains_is_planned():
+    domains = [f"shop-{n:02d}" for n in range(1, 26)]
+    result = plan({}, DOMAIN_NAMES=",".join(domains), OBJECT_TYPES="_profile")
+    assert [export.domain_name for export in result.exports] == domains
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DOMAIN_NAMES", "shop,my shop"),
+        ("DOMAIN_NAMES", "shop," + "d" * 65),
+        ("DOMAIN_NAMES", "shop.eu"),
+        ("OBJECT_TYPES", "_profile,order.line"),
+    ],
+)
+def test_a_name_customer_profiles_would_refuse_is_a_configuration_error(variable, value):
+    with pytest.raises(ConfigurationError, match=variable):
+        settings(**{variable: value})

@@ -8,16 +8,13 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cpexport.errors import ConfigurationError
-from cpexport.models import UtcDatetime
+from cpexport.models import DomainName, ObjectTypeName, UtcDatetime
 from cpexport.polling import DENSE_FRACTION, FLOOR_SECONDS, Prediction, next_wait
 from cpexport.retention import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 
 # The documented worst-case ingestion lag of bulk export: a window must end this long before now.
 MIN_SAFETY_LAG_MINUTES = 30
 MAX_CONCURRENT_EXPORT_JOBS = 20
-# template.yaml grants the profile:* actions to at most this many domains (CloudFormation cannot build
-# a list of ARNs of unknown length): an eleventh would be denied by IAM at its first export.
-MAX_DOMAINS = 10
 # The holder deadline's margin beyond polling to ExportTimeoutHours and every settle attempt.
 HOLDER_DEADLINE_MARGIN_SECONDS = 3600
 
@@ -46,8 +43,10 @@ class Settings(BaseModel):
     stack_name: str = Field(min_length=1)
     account_id: str = Field(pattern=r"^\d{12}$")
     region: str = Field(min_length=1)
-    domain_names: list[str] = Field(min_length=1, max_length=MAX_DOMAINS)
-    object_types: list[str] = Field(min_length=1)
+    # Any number of domains (template.yaml grants each by its ARN); names as Customer Profiles allows them,
+    # which the template's AllowedPattern refuses at deployment too.
+    domain_names: list[DomainName] = Field(min_length=1)
+    object_types: list[ObjectTypeName] = Field(min_length=1)
     export_bucket_name: str = Field(min_length=3)
     export_prefix: str = ""
     kms_key_arn: str = Field(pattern=r"^arn:aws[-a-z]*:kms:")
