@@ -452,7 +452,7 @@ def scaled_wall_clock_rules(
         values |= dict(parameters or {})
         scaled: dict[str, dict[str, str]] = {}
         for logical_id, resource in (template.get("Resources") or {}).items():
-            if resource.get("Type") != "AWS::Lambda::Function":
+            if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::Function":
                 continue
             variables = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables")
             if not variables or not _PIPELINE_VARIABLES & set(variables):

@@ -42,7 +42,8 @@ def function_variables(parsed: dict[str, Any]) -> set[str]:
     """Every environment variable the template gives a function (Globals included)."""
     found = set(parsed["Globals"]["Function"]["Environment"]["Variables"])
     for resource in parsed["Resources"].values():
-        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+        # (an `Fn::ForEach::` key holds a loop, not a resource: it generates no function)
+        if isinstance(resource, dict) and resource["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             found |= set(((resource["Properties"].get("Environment") or {}).get("Variables")) or {})
     return found
 
