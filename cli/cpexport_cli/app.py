@@ -310,7 +310,15 @@ def _start(kind: str, request: dict[str, Any], wait: bool, poll_seconds: float, 
         lines = [f"Planned {len(plan.exports)} export(s) with clock {render_utc(plan.clock)}:"]
         lines += [
             f"  - {t.domain_name}/{t.object_type}: {describe_window(t.window)}"
-            + (" (reconcile)" if t.reconcile else " (backfill)" if t.backfill else "")
+            + (
+                " (reconcile)"
+                if t.reconcile
+                else " (verification)"
+                if t.verification
+                else " (backfill)"
+                if t.backfill
+                else ""
+            )
             for t in plan.exports
         ]
         lines += [f"  - {s.domain_name}/{s.object_type}: skipped, {s.reason}" for s in plan.skipped]

@@ -64,9 +64,7 @@ def show_status(rows: list[ObjectTypeStatus], now: datetime, stack_name: str) ->
         run = row.last_run
         last_run = Text("-")
         if run is not None:
-            last_run = Text(
-                run.status + (" (backfill)" if run.backfill else ""), style=STATUS_STYLE.get(run.status, "")
-            )
+            last_run = Text(run.status + run.kind, style=STATUS_STYLE.get(run.status, ""))
             last_run.append(f"\n{run.window_start}..{run.window_end}", style="")
         job = row.job
         if job.running:
@@ -137,9 +135,7 @@ def show_runs(records: list[RunRecord], bucket: str | None) -> None:
         table.add_column(column, justify="right" if column in {"files", "records", "size"} else "left", overflow="fold")
     for record in records:
         manifest = record.to_json(bucket)["manifest"] or "-"
-        status = Text(
-            record.status + (" (backfill)" if record.backfill else ""), style=STATUS_STYLE.get(record.status, "")
-        )
+        status = Text(record.status + record.kind, style=STATUS_STYLE.get(record.status, ""))
         table.add_row(
             record.recorded_at,
             f"{record.domain_name}/{record.object_type}",
