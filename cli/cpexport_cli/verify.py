@@ -448,10 +448,9 @@ def service_bucket_step(resources: StackResources, bucket_policy: str | None, sc
     if not bucket_policy:
         return Step(name, Verdict.FAIL, f"bucket {bucket} has no policy: {SERVICE_PRINCIPAL} cannot write", fix)
     caller = Caller(service=SERVICE_PRINCIPAL)
-    targets = {
-        "s3:ListBucket": resources.arns(table.EXPORT_BUCKET, scope)[0],
-        **{action: resources.arns(table.EXPORT_FILE, scope)[0] for action in SERVICE_BUCKET_ACTIONS},
-    }
+    bucket_arn, file_arn = resources.arns(table.EXPORT_BUCKET, scope)[0], resources.arns(table.EXPORT_FILE, scope)[0]
+    # ListBucket is authorized on the bucket, the object actions on the file the job writes.
+    targets = {action: bucket_arn if action == "s3:ListBucket" else file_arn for action in SERVICE_BUCKET_ACTIONS}
     ours = _service_context(resources, scope, resources.account)
     refused = [
         f"{action} on {resource}"
