@@ -158,6 +158,14 @@ class StackResources:
             if self._physical.get(logical)
         }
 
+    def unknown_roles(self) -> list[str]:
+        """Roles of the deployed stack the table has no row for (a newer template than this CLI)."""
+        return [
+            r.logical_id
+            for r in self.deployment.resources
+            if r.resource_type == "AWS::IAM::Role" and r.logical_id not in table.ROLE_CALLS
+        ]
+
     def scopes(self) -> list[Scope]:
         return [Scope(d, t) for d in self.deployment.domain_names for t in self.deployment.object_types]
 
@@ -947,6 +955,15 @@ def permission_steps(resources: StackResources, connection: Connection, scope: S
             )
             continue
         steps.append(role_step(role, arn, questions, answers, policies))
+    for role in resources.unknown_roles():
+        steps.append(
+            Step(
+                f"permissions {role}",
+                Verdict.WARN,
+                "a role of the stack that cli/cpexport_cli/permissions.py does not know: nothing simulated",
+                "add what it calls to ROLE_CALLS (this cpexport may be older than the deployed template)",
+            )
+        )
     steps.append(service_bucket_step(resources, bucket_policy, scope))
     steps.append(service_key_step(resources, key_policies.get(resources.export_key), scope))
     return steps

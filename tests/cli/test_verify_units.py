@@ -201,3 +201,23 @@ def test_a_key_policy_must_name_the_service_not_only_the_account():
         f"refused: {action} on {KEY}"
         for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt", "kms:DescribeKey")
     ]
+
+
+def test_a_role_the_table_does_not_know_is_named_not_skipped_in_silence():
+    from cpexport_cli.deployment import StackResource
+    from cpexport_cli.verify import StackResources
+
+    deployed = deployment()
+    roles = [
+        StackResource("PlanFunctionRole", "AWS::IAM::Role", "exports-PlanFunctionRole-1", "CREATE_COMPLETE"),
+        StackResource("ChatChannelRole", "AWS::IAM::Role", "exports-ChatChannelRole-1", "CREATE_COMPLETE"),
+    ]
+    resources = StackResources(
+        Deployment(**{**deployed.__dict__, "resources": roles}),
+        connection=None,  # type: ignore[arg-type]
+        appintegrations=None,  # type: ignore[arg-type]
+        now=NOW,
+    )
+
+    assert resources.unknown_roles() == ["ChatChannelRole"]
+    assert resources.role_arns() == {"PlanFunctionRole": f"arn:aws:iam::{ACCOUNT}:role/exports-PlanFunctionRole-1"}
