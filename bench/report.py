@@ -28,7 +28,7 @@ def required_keys(sizes: Sizes, functions: list[str]) -> list[str]:
     keys += [f"index.{n}.{field}" for n in sizes.index_files for field in INDEX_FIELDS]
     keys += [f"cold_start.{f}.{field}" for f in functions for field in COLD_START_FIELDS]
     keys += [f"cost.{d}.{field}" for d in COST_DURATIONS for field in ("usd", "baseline_usd")]
-    keys += ["demo.wall_s"]
+    keys += ["demo.wall_s"] if sizes.demo_days else []
     keys += current_keys(sizes)
     return keys
 
@@ -275,7 +275,8 @@ def print_figures(results: dict[str, Any]) -> None:
             f"  {label:>4}: ${row['usd']:.5f} with history, ${_cell(row['without_history_usd'], '.5f')} without,"
             f" ${row['baseline_usd']:.5f} with a fixed 60 s poll"
         )
-    print(f"\nDemo: {results['demo']['wall_s']} s ({results['demo']['command']})")
+    demo = results["demo"]
+    print(f"\nDemo: {demo['wall_s']} s ({demo['command']})" if "wall_s" in demo else f"\nDemo: {demo['skipped']}")
 
 
 def _mb(value: int) -> str:

@@ -27,7 +27,7 @@ class Sizes:
     threshold_files: tuple[int, ...]  # job sizes indexed both inline and by the Distributed Map
     cold_start_runs: int  # fresh interpreters per handler (and per baseline)
     sam_build: bool  # sizes from `sam build` (False: the source folders, not built)
-    demo_days: int
+    demo_days: int  # 0: the demo is not run (the quick size: its own e2e test runs it)
     max_concurrent_exports: int  # the stacks' MaxConcurrentExports (fewer: fewer Lambda sandboxes to start)
     job_length_factor: float = 1.0  # the `learned` scenario's job lengths (2 min .. 24 h) times this
     # The current-state benchmark (`bench.current_state`): objects of one type in one domain, how many
@@ -71,7 +71,7 @@ QUICK = Sizes(
     threshold_files=(20, 60),
     cold_start_runs=2,
     sam_build=False,
-    demo_days=2,
+    demo_days=0,
     max_concurrent_exports=2,
     current_objects=1_000,
     current_changed_per_day=20,

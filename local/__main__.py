@@ -44,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--template", default="template.yaml", help="SAM template (default: %(default)s)")
     serve.add_argument("--port", type=int, default=0, help="moto port (default: a free one)")
     serve.add_argument("--emulator-port", type=int, default=0, help="emulator port (default: a free one)")
-    serve.add_argument("--time-scale", type=float, default=1.0, help="multiplier of Wait/Retry sleeps")
+    serve.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply the stack's durations by F (0.01: a 60 s Wait lasts 0.6 s): Waits, Retries, emulated "
+        "jobs and the functions' wall-clock rules, as local/durations.py declares",
+    )
     serve.add_argument(
         "--param",
         action="append",

@@ -105,6 +105,8 @@ class Demo:
         self.seeded: dict[str, list[dict[str, Any]]] = {t: [] for t in OBJECT_TYPES}
         self.summary: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
+        # The same messages as published (every protocol's part): what a chat channel would receive.
+        self.published: dict[str, dict[str, Any]] = {}
 
     def seed(self, object_type: str, objects: list[dict[str, Any]]) -> None:
         self.control.seed(DOMAIN, object_type, objects)
@@ -178,6 +180,8 @@ class Demo:
         self.summary.append({"run": label, "status": result["status"], "verdict": output.get("subject")})
         for message in self.observer.notifications():
             self.messages.append(message)
+        for sent in self.observer.published():
+            self.published[sent["MessageId"]] = sent
 
     def show_runs(self) -> None:
         print("\nRun index (DynamoDB), per object type:")
@@ -455,6 +459,15 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> DemoOutcome:
             print("\n  A failure message, as on-call reads it:")
             for line in failed["Message"].split("\nDetail (JSON):")[0].splitlines():
                 print(f"    {line}")
+            sent = demo.published.get(failed["MessageId"])
+            if sent is not None:
+                print(
+                    "\n  The same message as a Slack or Teams channel gets it (the `https` part: a custom "
+                    "notification of Amazon Q Developer in chat applications):"
+                )
+                chat = json.loads(json.loads(sent["Message"])["https"])
+                for line in json.dumps(chat, indent=2, ensure_ascii=False).splitlines():
+                    print(f"    {line}")
         print("\nWatermarks:")
         for object_type in OBJECT_TYPES:
             print(f"  {DOMAIN}/{object_type}: {observer.watermark(DOMAIN, object_type)}")
@@ -572,7 +585,9 @@ def run_demo(days: int, time_scale: float, log_path: Path) -> DemoOutcome:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's options (shared by `python -m local demo` and `python -m local.demo`)."""
     parser.add_argument("--days", type=int, default=4, help="scheduled days to simulate, at least 2 (default 4)")
-    parser.add_argument("--time-scale", type=float, default=0.01, help="Wait/Retry scale (default 0.01)")
+    parser.add_argument(
+        "--time-scale", type=float, default=0.01, help="time scale (default 0.01; see local/durations.py)"
+    )
     parser.add_argument("--log", type=Path, default=ROOT / ".local-state" / "demo-lambdas.log")
 
 

@@ -1,5 +1,6 @@
 """Read what the pipeline left behind on the offline stack: S3 manifests and files, the state
-table, SNS notifications and result events. Used by `make demo` and the end-to-end tests."""
+table, SNS notifications (as a queue subscriber receives them, and as published) and result events.
+Used by `make demo` and the end-to-end tests."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class PipelineObserver:
         self._ddb = stack.client("dynamodb")
         self._sqs = stack.client("sqs")
         self.notifications_queue = self._queue(f"{name}-notifications")
+        self._published_seen = len(self._topic_sent())
         self.events_queue = self._queue(f"{name}-result-events")
         stack.client("sns").subscribe(
             TopicArn=self.outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=self._arn(self.notifications_queue)
@@ -113,6 +115,30 @@ class PipelineObserver:
     def notifications(self) -> list[dict[str, Any]]:
         """SNS messages published since the last call (subject, message, attributes)."""
         return self._drain(self.notifications_queue)
+
+    def published(self) -> list[dict[str, Any]]:
+        """Messages published on the notification topic since the last call, as SNS took them: `Message`
+        whole (with MessageStructure json, every protocol's message), `Subject`, `MessageAttributes`
+        (name -> value). A queue subscriber sees only the `default` part; moto records the whole."""
+        sent = self._topic_sent()[self._published_seen :]
+        self._published_seen += len(sent)
+        return [
+            {
+                "MessageId": message_id,
+                "Message": message,
+                "Subject": subject,
+                "MessageAttributes": {name: str(value.get("Value", "")) for name, value in (attributes or {}).items()},
+            }
+            for message_id, message, subject, attributes, _group in sent
+        ]
+
+    def _topic_sent(self) -> list[Any]:
+        # moto's SNS runs in this process (the offline stack's server thread) and keeps every publish.
+        from moto.sns.models import sns_backends
+
+        account = self.stack.account
+        topic = sns_backends[account.account_id][account.region].topics[self.outputs["NotificationTopicArn"]]
+        return list(topic.sent_notifications)
 
     def result_events(self) -> list[dict[str, Any]]:
         """Succeeded/Failed events put on the bus since the last call."""

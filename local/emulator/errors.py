@@ -113,5 +113,37 @@ class InvalidSignatureError(AuthenticationError):
     aws_code = "InvalidSignatureException"
 
 
+class MalformedRequestError(ApiError):
+    """``BadRequestException`` (400): a request the front end cannot frame (its Content-Length, its body).
+
+    AWS's front ends answer these before any operation is looked up; the connection is closed after the
+    answer, since where the next request would begin is unknown.
+    """
+
+    code = "BadRequestException"
+    default_status = 400
+
+
+class LengthRequiredError(MalformedRequestError):
+    """``LengthRequiredException`` (411): a body without a Content-Length (the emulator reads no chunked body)."""
+
+    code = "LengthRequiredException"
+    default_status = 411
+
+
+class RequestEntityTooLargeError(MalformedRequestError):
+    """``RequestEntityTooLargeException`` (413): a body over the front end's limit."""
+
+    code = "RequestEntityTooLargeException"
+    default_status = 413
+
+
+class RequestTimeoutError(MalformedRequestError):
+    """``RequestTimeoutException`` (408): the body declared by Content-Length did not arrive in time."""
+
+    code = "RequestTimeoutException"
+    default_status = 408
+
+
 class ConnectionDropped(Exception):
     """Not an answer: the server closes the connection without a response (a ``connection_dropped`` fault)."""

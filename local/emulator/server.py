@@ -26,6 +26,10 @@ from local.emulator.errors import (
     ConnectionDropped,
     InternalServiceError,
     InvalidRequestError,
+    LengthRequiredError,
+    MalformedRequestError,
+    RequestEntityTooLargeError,
+    RequestTimeoutError,
 )
 from local.emulator.model import (
     IMPLEMENTED_OPERATIONS,
@@ -43,6 +47,19 @@ logger = logging.getLogger("local.emulator")
 
 CONTROL_PREFIX = "/_emulator/"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+# API Gateway's payload limit; a larger declared body is refused before it is read.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+# How long a declared body may take to arrive (a network timeout: not scaled by time_scale).
+BODY_TIMEOUT_SECONDS = 20.0
+# Error types of the refusals http.server makes itself (request line, headers, method), by status.
+_HTTP_ERROR_TYPES = {
+    400: "BadRequestException",
+    408: "RequestTimeoutException",
+    414: "RequestUriTooLongException",
+    431: "RequestHeaderFieldsTooLargeException",
+    501: "NotImplemented",
+    505: "HttpVersionNotSupportedException",
+}
 
 
 def _pydantic_message(exc: ValidationError) -> str:
@@ -120,19 +137,51 @@ class _Handler(BaseHTTPRequestHandler):
     # ----------------------------------------------------------------- plumbing
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        """The body Content-Length declares; a body that cannot be framed raises `MalformedRequestError`."""
+        if self.headers.get("Transfer-Encoding"):
+            raise LengthRequiredError("A request body needs a Content-Length (chunked bodies are not read)")
+        declared = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not declared:
+            return b""
+        if len(declared) > 1 or not re.fullmatch(r"\d+", next(iter(declared))):
+            raise MalformedRequestError(f"Content-Length must be one non-negative integer, got {sorted(declared)}")
+        length = int(declared.pop())
+        if length > MAX_BODY_BYTES:
+            raise RequestEntityTooLargeError(f"The request body ({length} bytes) exceeds {MAX_BODY_BYTES} bytes")
+        received = bytearray()
+        self.connection.settimeout(self.server.body_timeout_seconds)
+        try:
+            while len(received) < length:
+                chunk = self.rfile.read1(length - len(received))
+                if not chunk:
+                    raise MalformedRequestError(
+                        f"The request body ended after {len(received)} of {length} bytes (Content-Length)"
+                    )
+                received += chunk
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"Only {len(received)} of {length} bytes of the request body arrived within "
+                f"{self.server.body_timeout_seconds:g} s"
+            ) from None
+        finally:
+            self.connection.settimeout(None)
+        return bytes(received)
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None, *, with_body: bool = True
+    ) -> None:
         payload = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(len(payload)) if with_body else "0")
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(payload)
+        if with_body:
+            self.wfile.write(payload)
 
     def _send_error(self, error: ApiError) -> None:
         code = error.code
@@ -141,8 +190,29 @@ class _Handler(BaseHTTPRequestHandler):
         status = error_status(code, error.default_status)
         self._send(status, {"Message": error.message}, {"x-amzn-ErrorType": code})
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (request line, headers, method) in the service's error shape."""
+        self.close_connection = True
+        # A garbled request line leaves http.server at HTTP/0.9, which would send the body without a status line.
+        self.request_version = self.protocol_version
+        default_message = self.responses.get(code, ("Bad request",))[0]
+        # A HEAD answer, and 1xx/204/304 answers, never carry a body.
+        with_body = self.command != "HEAD" and code >= 200 and code not in (204, 304)
+        self._send(
+            code,
+            {"Message": message or default_message},
+            {"x-amzn-ErrorType": _HTTP_ERROR_TYPES.get(code, "BadRequestException")},
+            with_body=with_body,
+        )
+
     def _dispatch(self) -> None:
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except MalformedRequestError as malformed:
+            # Where the next request would begin is unknown: answer, then close the connection.
+            self.close_connection = True
+            self._send_error(malformed)
+            return
         raw_path, _, raw_query = self.path.partition("?")
         try:
             if raw_path.startswith(CONTROL_PREFIX):
@@ -233,6 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     backend: Backend
+    body_timeout_seconds: float = BODY_TIMEOUT_SECONDS
 
 
 class EmulatorServer:
@@ -255,6 +326,7 @@ class EmulatorServer:
         config: EmulatorConfig | None = None,
         authorizer: Authorizer | None = None,
         clock: Clock | None = None,
+        body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         if host not in _LOOPBACK_HOSTS:
             # The offline stack must never be reachable from outside this machine.
@@ -274,6 +346,7 @@ class EmulatorServer:
             authorizer=authorizer,
             clock=clock,
         )
+        self.body_timeout_seconds = body_timeout_seconds
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -313,6 +386,7 @@ class EmulatorServer:
             raise RuntimeError("EmulatorServer is already started")
         httpd = _Server((self.host, self.requested_port), _Handler)
         httpd.backend = self.backend
+        httpd.body_timeout_seconds = self.body_timeout_seconds
         self._httpd = httpd
         # A short poll interval keeps stop() fast (shutdown waits for the next poll).
         self._thread = threading.Thread(

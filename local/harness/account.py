@@ -69,6 +69,10 @@ class OfflineAccount:
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if (emulator_options or {}).get("time_scale", time_scale) != time_scale:
+            # One time scale for the whole stack (local.durations): a service at another speed than its callers
+            # meets orderings AWS never produces.
+            raise ValueError("emulator_options may not set another time_scale than the stack's")
         self.region = region
         self.account_id = account_id
         self.time_scale = time_scale

@@ -329,3 +329,25 @@ def athena_named_query(context: ProvisionContext, logical_id: str, properties: d
     if properties.get("Description"):
         arguments["Description"] = str(properties["Description"])
     return str(athena.create_named_query(**arguments)["NamedQueryId"])
+
+
+# Amazon Q Developer in chat applications (AWS Chatbot) has no moto backend, and what it does, render
+# a message in Slack or Teams, cannot happen offline: a stack that would configure a chat channel is
+# refused (moto alone would skip the resource without a word). The messages chat would receive are
+# checked on the notification topic instead (README).
+CHAT_CHANNEL_TYPES = ("AWS::Chatbot::SlackChannelConfiguration", "AWS::Chatbot::MicrosoftTeamsChannelConfiguration")
+
+
+def _refuse_chat_channel(resource_type: str) -> Provisioner:
+    def refuse(context: ProvisionContext, logical_id: str, properties: dict[str, Any]) -> str:
+        raise ResourceRefused(
+            f"{context.stack_name}: {logical_id} ({resource_type}): not modelled offline: a chat channel cannot be "
+            "configured without Slack or Microsoft Teams; deploy without the parameters that create it (the "
+            "messages chat would receive are on the notification topic: local/harness/README.md)"
+        )
+
+    return refuse
+
+
+for _chat_type in CHAT_CHANNEL_TYPES:
+    provisioner(_chat_type)(_refuse_chat_channel(_chat_type))

@@ -7,7 +7,7 @@ takes seconds. Anything that lists more than its baseline (the index's settle li
 many times slower than it would on AWS. This replacement answers the same pages from a sorted index
 of the bucket's key names (rebuilt only when a name is added or removed): the same keys, order,
 truncation and continuation tokens as moto's own code, which still answers listings with a delimiter
-(folders). `tests/harness/test_harness_s3_listing.py` checks both give the same pages.
+(folders). `tests/unit/test_s3_listing.py` checks both give the same pages.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local.durations import scaled_wall_clock_rules
 from local.harness import executions
 from local.harness.account import DEFAULT_ACCOUNT_ID, OfflineAccount
 from local.harness.deployment import Deployment, StackResource, TemplateCustomizer, deploy, remove
@@ -265,6 +266,16 @@ class FunctionTickFailed(RuntimeError):
         self.tick = tick
 
 
+def _at_time_scale(
+    time_scale: float, parameters: dict[str, str], customize: TemplateCustomizer | None
+) -> TemplateCustomizer:
+    """The functions' wall-clock rules scaled as `local.durations` declares, then the caller's `customize`."""
+    scaled = scaled_wall_clock_rules(time_scale, parameters)
+    if customize is None:
+        return scaled
+    return lambda template: customize(scaled(template))
+
+
 def _refuse_disabled(logical_id: str, state: str, force: bool) -> None:
     if state != "ENABLED" and not force:
         raise RuntimeError(f"{logical_id} is {state}: AWS would not fire it (pass force=True to fire anyway)")
@@ -317,7 +328,9 @@ class OfflineStack(DeployedStack):
     ) -> None:
         """Configure the stack; nothing starts before `start()`.
 
-        `time_scale` multiplies every Wait state and Retry interval (0.01: a 60 s Wait takes 0.6 s).
+        `time_scale` runs the stack that much faster than AWS, as `local.durations` declares: every Wait
+        state and Retry interval (0.01: a 60 s Wait takes 0.6 s), the emulated jobs, and the functions'
+        wall-clock rules (deployed scaled, with floors); Lambda code runs at wall speed.
         `emulator`: True requires the AppIntegrations emulator, False skips it, None uses it when
         `local.emulator` can be imported. `emulator_options` are further `EmulatorConfig` knobs.
         `enforce_iam=False` turns IAM enforcement off (for debugging a policy problem).
@@ -410,7 +423,11 @@ class OfflineStack(DeployedStack):
         try:
             self._account.start()
             self._deployment = deploy(
-                self._account, self.template_path, self.parameters, self._stack_name, self._customize
+                self._account,
+                self.template_path,
+                self.parameters,
+                self._stack_name,
+                _at_time_scale(self.time_scale, self.parameters, self._customize),
             )
         except BaseException:
             self.stop()
@@ -451,7 +468,7 @@ class OfflineStack(DeployedStack):
             Path(template_path).resolve() if template_path else self.template_path,
             dict(parameters or {}),
             stack_name,
-            customize,
+            _at_time_scale(self.time_scale, dict(parameters or {}), customize),
         )
         other = DeployedStack(self.account, deployment)
         self.others.append(other)

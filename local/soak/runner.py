@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.durations import of_setting
 from local.emulator import random_faults
 from local.harness.firing import DeliveryFailed
 from local.harness.lambda_runtime import CrashAfterSideEffect
@@ -29,7 +30,7 @@ FUNCTIONS = ("PlanFunction", "StartExportFunction", "CheckExportFunction", "Inde
              "RecordFailureFunction", "NotifyFunction")  # fmt: skip
 REQUESTED = "Customer Profiles Export Requested"
 LOG = logging.getLogger("local.soak")
-SETTLE_SECONDS = 120  # the template's IndexSettleSeconds default
+SETTLE_SECONDS = of_setting("index_settle_seconds").seconds or 0.0  # IndexSettleSeconds' default
 RECONCILE_SCHEDULE = "ExportStateMachineReconcile"
 # Identity resolution with auto-merging runs weekly; the reconcile schedule follows it a day later.
 AUTO_MERGE_EVERY, RECONCILE_EVERY = (7, 6), (7, 0)
@@ -79,31 +80,6 @@ def _faults_for_the_day(rng: random.Random, stack: OfflineStack) -> dict[str, An
         "service": [(r.service, r.operation, r.kind, r.count) for r in rules],
         "iceberg_commit_conflicts": conflicts,
     }
-
-
-def scaled_wall_clock_rules(time_scale: float) -> Any:
-    """A template customizer: Start's wall-clock rules shrunk with the time scale (with a floor).
-
-    Offline, waits and retries run `time_scale` times faster, but a Lambda's clock does not: the
-    20-minute lease TTL, the 5-minute grace and the holder's deadline would outlast every retry the
-    state machine makes.
-    The floors stay above a busy machine's Lambda latency, so a slow Start is never taken over.
-    """
-    rules = {
-        "UNSUBMITTED_LEASE_TTL_SECONDS": str(max(10, round(1200 * time_scale))),
-        "AMBIGUOUS_SUBMIT_GRACE_SECONDS": str(max(5, round(300 * time_scale))),
-        # ExportTimeoutHours (1 in the soak) + ten settle attempts + 1 hour, scaled
-        "LEASE_HOLDER_DEADLINE_SECONDS": str(max(30, round((3600 + 10 * SETTLE_SECONDS + 3600) * time_scale))),
-    }
-
-    def customize(template: dict[str, Any]) -> dict[str, Any]:
-        for resource in template.get("Resources", {}).values():
-            if resource.get("Type") == "AWS::Lambda::Function":
-                environment = resource.setdefault("Properties", {}).setdefault("Environment", {})
-                environment.setdefault("Variables", {}).update(rules)
-        return template
-
-    return customize
 
 
 def _clear_faults(stack: OfflineStack) -> None:
@@ -420,8 +396,7 @@ def run_soak(run: SoakRun, log_path: Path | None = None) -> Counts:
         time_scale=run.time_scale,
         stack_name="soak",
         lambda_log=log_path,
-        emulator_options={"time_scale": run.time_scale, "random_seed": run.seed},
-        customize=scaled_wall_clock_rules(run.time_scale),
+        emulator_options={"random_seed": run.seed},
     ) as stack:
         soak = Soak(stack, run, day0)
         for number in range(1, run.schedules + 1):

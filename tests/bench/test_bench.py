@@ -1,7 +1,8 @@
 """`python -m bench --quick` still runs the whole benchmark on the offline stack and writes every figure.
 
 Tiny sizes (a 24-hour job lasts about 4 s): the figures mean nothing and no timing is asserted; what
-is checked is that every required key holds a number and that what was executed really ran.
+is checked is that every required key holds a number and that what was executed really ran. The demo
+is not run at this size (tests/e2e_local/test_demo.py runs it; `make bench` measures it).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_the_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     # What was measured was executed: the executions succeeded, the demo passed, jobs were indexed.
     assert results["poll"]["all_types_24h"]["status"] == "SUCCEEDED"
     assert all(run["status"] == "SUCCEEDED" for r in results["poll_runs"].values() for run in r["executions"].values())
-    assert results["demo"]["passed"] is True
+    assert "test_demo.py" in results["demo"]["skipped"]  # the demo runs once in make test, in its own test
     for files in QUICK.index_files:
         assert lookup(results, f"index.{files}.baseline.files") == files
         assert lookup(results, f"index.{files}.baseline.records") == files * RECORDS_PER_FILE

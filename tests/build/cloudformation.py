@@ -29,6 +29,8 @@ NAME_PROPERTY: dict[str, str | None] = {
     # A NamedQuery's Name is a label (its id is generated), not a name that must be unique.
     "AWS::Athena::NamedQuery": None,
     "AWS::Athena::WorkGroup": "Name",
+    "AWS::Chatbot::MicrosoftTeamsChannelConfiguration": "ConfigurationName",
+    "AWS::Chatbot::SlackChannelConfiguration": "ConfigurationName",
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::DynamoDB::Table": "TableName",
@@ -222,6 +224,16 @@ class Deployment:
 
         return re.sub(r"\$\{([^}]+)\}", substitute, template)
 
+    def refused_by_rules(self) -> list[str]:
+        """The AssertDescription of every Rules assertion these parameters break (CloudFormation refuses the stack)."""
+        return [
+            assertion.get("AssertDescription", name)
+            for name, rule in self.template.get("Rules", {}).items()
+            if "RuleCondition" not in rule or self._evaluate(rule["RuleCondition"])
+            for assertion in rule["Assertions"]
+            if not self._evaluate(assertion["Assert"])
+        ]
+
     def _condition(self, name: str) -> bool:
         return self._evaluate(self.template["Conditions"][name])
 
@@ -238,6 +250,9 @@ class Deployment:
             return all(self._evaluate(item) for item in argument)
         if key == "Fn::Or":
             return any(self._evaluate(item) for item in argument)
+        if key == "Fn::Contains":
+            items, item = argument
+            return str(self.resolve(item)) in [str(value) for value in self.resolve(items)]
         raise KeyError(f"condition function {key} is unknown to tests/build/cloudformation.py")
 
 

@@ -87,6 +87,30 @@ def test_each_state_machine_definition_uses_exactly_its_own_substitutions(resour
         assert '"arn:aws:lambda' not in definition and '"arn:aws:sns:' not in definition, name
 
 
+def _tasks(states: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, state in states.items():
+        found.append((name, state))
+        for branch in [state.get("ItemProcessor") or state.get("Iterator") or {}, *state.get("Branches", [])]:
+            found += _tasks(branch.get("States", {}))
+    return found
+
+
+def test_every_sns_publish_of_a_state_machine_is_structured_for_email_and_chat():
+    # Chat (Amazon Q Developer in chat applications) shows nothing but its custom notifications: a
+    # plain-text publish would reach email and leave the chat channel silent.
+    template = load_template(ROOT / "template.yaml")
+    machines = of_type(template["Resources"], "AWS::Serverless::StateMachine")
+    publishes = []
+    for machine in machines.values():
+        definition = json.loads((ROOT / machine["Properties"]["DefinitionUri"]).read_text())
+        publishes += [(n, s) for n, s in _tasks(definition["States"]) if s.get("Resource", "").endswith("sns:publish")]
+    assert publishes, "the maintenance alerts publish through the state machine"
+    for name, state in publishes:
+        assert state["Parameters"]["MessageStructure"] == "json", name
+        assert state["Parameters"]["Message.$"] == "States.JsonToString($.alert)", name
+
+
 def test_a_failed_maintenance_pages_on_call(resources):
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
     watching = [

@@ -17,6 +17,7 @@ import pytest
 from local.emulator.synthetic import generate
 from local.harness.stack import OfflineStack
 from local.observe import PipelineObserver
+from tests.chat_contract import sns_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.01  # a 60 s Wait takes 0.6 s
@@ -29,11 +30,13 @@ def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def deploy(parameters: dict[str, str], **options: Any) -> Iterator[tuple[OfflineStack, PipelineObserver]]:
+def deploy(
+    parameters: dict[str, str], time_scale: float = TIME_SCALE, **options: Any
+) -> Iterator[tuple[OfflineStack, PipelineObserver]]:
     logging.getLogger("moto").setLevel(logging.ERROR)
     base = {"InitialStartTime": "2026-11-01T00:00:00Z", "ObjectTypes": "_profile,_order"}
     with OfflineStack(
-        ROOT / "template.yaml", base | parameters, time_scale=TIME_SCALE, stack_name="e2e", **options
+        ROOT / "template.yaml", base | parameters, time_scale=time_scale, stack_name="e2e", **options
     ) as stack:
         yield stack, PipelineObserver(stack)
 
@@ -64,10 +67,25 @@ def tick(stack: OfflineStack, day: int, timeout: float = 120) -> dict[str, Any]:
     return stack.wait_execution(arn, timeout=timeout)
 
 
+def publish_problems(observer: PipelineObserver) -> dict[str, list[str]]:
+    """What SNS or chat would refuse in each message published since the last look (by subject)."""
+    found = {}
+    for sent in observer.published():
+        problems = sns_problems(sent["Message"], sent["Subject"], sent["MessageAttributes"])
+        if problems:
+            found[sent["Subject"]] = problems
+    return found
+
+
 @pytest.fixture
-def stack(deployed: tuple[OfflineStack, PipelineObserver]) -> tuple[OfflineStack, PipelineObserver]:
-    """The module's deployed stack, with Lambdas cold and nothing left in the observer's queues."""
+def stack(deployed: tuple[OfflineStack, PipelineObserver]) -> Iterator[tuple[OfflineStack, PipelineObserver]]:
+    """The module's deployed stack, with Lambdas cold and nothing left in the observer's queues.
+
+    After the test, every message the pipeline published meanwhile (Notify's, the maintenance alerts) is
+    one SNS accepts, with the text for email and a custom notification for chat.
+    """
     offline, observer = deployed
     offline.reset()
-    observer.notifications(), observer.result_events()
-    return offline, observer
+    observer.notifications(), observer.result_events(), observer.published()
+    yield offline, observer
+    assert publish_problems(observer) == {}

@@ -34,6 +34,9 @@ def test_the_demo_runs_three_days_finds_nothing_missing_and_answers_queries_from
     assert "Demo PASSED: nothing is missing, and the current state is exact as of the reconcile." in out
     assert "[FAILED] Customer Profiles export FAILED: demo-domain: 2 exported, 1 failed" in out
     assert "result event: Customer Profiles Export Succeeded" in out
+    # The failure as chat gets it, beside the email text
+    assert "The same message as a Slack or Teams channel gets it" in out
+    assert '"title": ":warning: Customer Profiles export PARTIALLY FAILED: demo-domain (2 exported, 1 failed)"' in out
     # The handlers' JSON lines (metrics at least) went to the log file, not the terminal
     assert sum(line.startswith("{") for line in log.read_text().splitlines()) > 10
     assert not any(line.startswith('{"_aws"') for line in out.splitlines())

@@ -17,6 +17,7 @@ from cpexport.catalog import current_view_columns, deleted_table_name, state_tab
 
 from local.harness.stack import OfflineStack
 from local.observe import PipelineObserver
+from tests.chat_contract import chat_of, sns_problems
 from tests.e2e_local.conftest import DAY0, Seeder, deploy, tick
 
 pytestmark = pytest.mark.e2e
@@ -169,3 +170,13 @@ def test_a_table_whose_commits_keep_failing_is_alerted_once_and_fails_the_run(ex
     assert alert["MessageAttributes"]["table"]["Value"] == STATE
     assert "maintenance failed" in alert["Subject"]
     assert STATE in alert["Message"] and "ICEBERG_COMMIT_ERROR" in alert["Message"]
+    # And chat gets it as a custom notification in the run's thread, naming the table and how to see why
+    (published,) = observer.published()
+    assert sns_problems(published["Message"], published["Subject"], published["MessageAttributes"]) == []
+    chat = chat_of(published["Message"])
+    assert chat["content"]["title"].endswith("table maintenance FAILED")
+    assert f"`{offline.outputs['GlueDatabaseName']}.{STATE}`" in chat["content"]["description"]
+    assert chat["metadata"]["threadId"] == result["executionArn"]
+    assert chat["metadata"]["relatedResources"][0] == result["executionArn"]
+    assert chat["metadata"]["relatedResources"][1].endswith(f":table/{offline.outputs['GlueDatabaseName']}/{STATE}")
+    assert f"--execution-arn {result['executionArn']}" in chat["content"]["nextSteps"][0]

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from local.observe import missing_versions, versions
+from tests.chat_contract import chat_of, sns_problems
 from tests.e2e_local.conftest import DAY0, Seeder, deploy, ms, run, tick
 
 pytestmark = pytest.mark.e2e
@@ -104,6 +105,14 @@ def test_a_failed_export_is_reported_and_its_window_retried_by_the_next_run(stac
     assert message["MessageAttributes"]["status"]["Value"] == "FAILED"
     assert message["Subject"].startswith("Customer Profiles export FAILED: shop: 3 exported, 1 failed")
     assert "shop / _order: FAILED" in message["Message"] and "fail_object_types" in message["Message"]
+    # Chat gets the same verdict as a custom notification, with the command that exports the window now
+    (published,) = observer.published()
+    assert sns_problems(published["Message"], published["Subject"], published["MessageAttributes"]) == []
+    chat = chat_of(published["Message"])
+    assert chat["content"]["title"].endswith("PARTIALLY FAILED: shop (3 exported, 1 failed)")
+    assert chat["metadata"]["threadId"] == failed["executionArn"]
+    steps = " ".join(chat["content"]["nextSteps"])
+    assert "cpexport run --domain shop --type _order --wait --stack-name e2e" in steps
     failure = observer.runs(DOMAIN, "_order")[-1]
     assert failure["status"] == "FAILED"
     events = observer.result_events()

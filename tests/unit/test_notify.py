@@ -62,7 +62,7 @@ class _FlakyBus:
     def __init__(self, fail: bool) -> None:
         self.fail, self.published = fail, 0
 
-    def publish(self, topic_arn, subject, message, attributes):
+    def publish(self, topic_arn, subject, message, attributes, message_structure=None):
         self.published += 1
         return "message-1"
 

@@ -18,6 +18,18 @@ MAX_CONCURRENT_EXPORT_JOBS = 20
 # template.yaml grants the profile:* actions to at most this many domains (CloudFormation cannot build
 # a list of ARNs of unknown length): an eleventh would be denied by IAM at its first export.
 MAX_DOMAINS = 10
+# The holder deadline's margin beyond polling to ExportTimeoutHours and every settle attempt.
+HOLDER_DEADLINE_MARGIN_SECONDS = 3600
+
+
+def holder_deadline_seconds(
+    export_timeout_hours: float, index_settle_seconds: float, index_settle_attempts: int
+) -> float:
+    """ExportTimeoutHours + every settle attempt + 1 hour: how long a job's own execution may take to record it.
+
+    The default of `LEASE_HOLDER_DEADLINE_SECONDS`; the offline stack scales it from the same inputs.
+    """
+    return export_timeout_hours * 3600 + index_settle_seconds * index_settle_attempts + HOLDER_DEADLINE_MARGIN_SECONDS
 
 
 def _split_list(value: object) -> object:
@@ -91,7 +103,7 @@ class Settings(BaseModel):
         """Seconds after its submission within which a job's own execution may still record it."""
         if self.lease_holder_deadline_seconds is not None:
             return float(self.lease_holder_deadline_seconds)
-        return self.export_timeout_hours * 3600 + self.index_settle_seconds * self.index_settle_attempts + 3600
+        return holder_deadline_seconds(self.export_timeout_hours, self.index_settle_seconds, self.index_settle_attempts)
 
     def poll_wait(self, waited_seconds: float, prediction: Prediction | None) -> int:
         """Seconds to wait before the next poll of a job submitted `waited_seconds` ago."""
@@ -106,7 +118,8 @@ class Settings(BaseModel):
         return f"s3://{self.export_bucket_name}{suffix}"
 
 
-_ENV_NAMES = {
+# Each setting's environment variable (template.yaml's Globals and the functions' Environment).
+ENV_NAMES = {
     "stack_name": "STACK_NAME",
     "account_id": "ACCOUNT_ID",
     "region": "AWS_REGION",
@@ -139,14 +152,14 @@ _ENV_NAMES = {
 
 def load_settings(environ: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
     """Read the settings from an environment; a bad deployment fails with every problem named."""
-    values = {field: environ[name] for field, name in _ENV_NAMES.items() if environ.get(name, "") != ""}
+    values = {field: environ[name] for field, name in ENV_NAMES.items() if environ.get(name, "") != ""}
     if "region" not in values and environ.get("AWS_DEFAULT_REGION"):
         values["region"] = environ["AWS_DEFAULT_REGION"]
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{_ENV_NAMES.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else 'environment'}: {err['msg']}"
+            f"{ENV_NAMES.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else 'environment'}: {err['msg']}"
             for err in exc.errors()
         )
         raise ConfigurationError(f"invalid function environment: {problems}") from None

@@ -4,6 +4,11 @@ SNS refuses what would be lost silently otherwise: a Subject must be ASCII print
 newline, at most 100 characters; a message at most 256 KB. Everything a request sent (a domain
 name, a correlation id) is made to fit before it reaches either.
 
+The one message is published with `MessageStructure=json`: every subscriber receives the text
+(`default`: email, SQS, Lambda ...) but the https ones, which receive the chat notification of
+`cpexport.chat` (Amazon Q Developer in chat applications subscribes to a topic with https and shows
+nothing else).
+
 A job is reported by one execution only (see `indexing`): results another execution of the same
 request already reported are named in the message but get no event and do not fail this execution.
 """
@@ -14,6 +19,7 @@ import json
 import re
 from typing import Any, Protocol
 
+from cpexport.chat import chat_notification, human_size
 from cpexport.config import Settings
 from cpexport.errors import ExportError
 from cpexport.models import ExportResult, ExportStatus, NotifyInput, NotifyOutput, render_utc
@@ -26,15 +32,6 @@ DETAIL_TYPE_SUCCEEDED = "Customer Profiles Export Succeeded"
 DETAIL_TYPE_FAILED = "Customer Profiles Export Failed"
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _DETAIL_MARK = "\nDetail (JSON):\n"
-
-
-def _size(num_bytes: int) -> str:
-    value = float(num_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{num_bytes} B"
 
 
 def printable(text: str, limit: int) -> str:
@@ -106,7 +103,7 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
     if not result.reported:
         return [f"{head}: already reported by execution {result.reported_by}"]
     if result.status == ExportStatus.SUCCEEDED:
-        lines = [f"{head}: {result.files} files, {result.records:,} records, {_size(result.bytes)}"]
+        lines = [f"{head}: {result.files} files, {result.records:,} records, {human_size(result.bytes)}"]
         if result.message:
             lines.append(f"    note: {result.message}")
         if result.manifest_key:
@@ -159,8 +156,9 @@ def _partitions(result: ExportResult) -> str:
     return ("partition " if len(names) == 1 else "partitions ") + "; ".join(names)
 
 
-def build_message(notify: NotifyInput, bucket: str) -> str:
-    """The body: a human summary per object type, then the JSON detail; at most SNS's size."""
+def build_message(notify: NotifyInput, bucket: str, limit: int = MESSAGE_LIMIT_BYTES) -> str:
+    """The text: a human summary per object type, then the JSON detail; at most `limit` bytes once
+    written as a JSON string (how the structured SNS message carries it)."""
     status = overall_status(notify)
     lines = [f"Customer Profiles export {status}", f"Execution: {notify.execution_arn}"]
     if notify.correlation_id:
@@ -188,7 +186,7 @@ def build_message(notify: NotifyInput, bucket: str) -> str:
         lines.append("Nothing was planned.")
     summary = "\n".join(lines)
     detail = json.dumps(_detail(notify), indent=2, sort_keys=True)
-    return _fit(summary, detail)
+    return _fit(summary, detail, limit)
 
 
 def _detail(notify: NotifyInput) -> dict[str, Any]:
@@ -199,17 +197,55 @@ def _detail(notify: NotifyInput) -> dict[str, Any]:
     return detail
 
 
-def _fit(summary: str, detail: str) -> str:
-    """Summary plus detail within SNS's limit: the detail is cut first, then the summary."""
+def _json_size(text: str) -> int:
+    """Bytes of `text` inside a JSON document (quotes, backslashes and newlines escaped)."""
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def _fit(summary: str, detail: str, limit: int) -> str:
+    """Summary plus detail within `limit`: the detail is cut first, then the summary."""
     message = summary + "\n" + _DETAIL_MARK + detail
-    if len(message.encode()) <= MESSAGE_LIMIT_BYTES:
+    if _json_size(message) <= limit:
         return message
-    budget = MESSAGE_LIMIT_BYTES - len(summary.encode()) - 200
-    if budget > 0:
+    # Each pass cuts the raw text by what the escaped text was over: escaping only ever adds bytes.
+    budget = limit - _json_size(summary) - 200
+    while budget > 0:
         cut = detail.encode()[:budget].decode(errors="ignore")
-        return summary + "\n" + _DETAIL_MARK + cut + "\n... (detail cut to fit the SNS message limit)"
-    cut = summary.encode()[: MESSAGE_LIMIT_BYTES - 100].decode(errors="ignore")
-    return cut + "\n... (message cut to fit the SNS message limit)"
+        message = summary + "\n" + _DETAIL_MARK + cut + "\n... (detail cut to fit the SNS message limit)"
+        over = _json_size(message) - limit
+        if over <= 0:
+            return message
+        budget -= over
+    budget = limit - 100
+    while True:
+        message = (
+            summary.encode()[: max(budget, 0)].decode(errors="ignore")
+            + "\n... (message cut to fit the SNS message limit)"
+        )
+        over = _json_size(message) - limit
+        if over <= 0:
+            return message
+        budget -= over
+
+
+def build_sns_message(notify: NotifyInput, settings: Settings) -> str:
+    """The SNS message (`MessageStructure=json`): `default` the text, `https` the chat notification.
+
+    The chat notification is small (its fields have budgets); the text gets what is left of SNS's limit.
+    """
+    chat = json.dumps(
+        chat_notification(
+            notify,
+            settings,
+            summary=build_subject(notify),
+            status=overall_status(notify),
+            domains=domains_of(notify),
+        ),
+        ensure_ascii=False,
+    )
+    envelope = len(json.dumps({"default": "", "https": chat}, ensure_ascii=False).encode())
+    text = build_message(notify, settings.export_bucket_name, MESSAGE_LIMIT_BYTES - envelope)
+    return json.dumps({"default": text, "https": chat}, ensure_ascii=False)
 
 
 def build_attributes(notify: NotifyInput) -> dict[str, list[str] | str]:
@@ -282,7 +318,14 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
 
 
 class Publisher(Protocol):
-    def publish(self, topic_arn: str, subject: str, message: str, attributes: dict[str, list[str] | str]) -> str: ...
+    def publish(
+        self,
+        topic_arn: str,
+        subject: str,
+        message: str,
+        attributes: dict[str, list[str] | str],
+        message_structure: str | None = None,
+    ) -> str: ...
     def put_events(self, bus_name: str, source: str, entries: list[tuple[str, dict[str, Any]]]) -> int: ...
 
 
@@ -294,8 +337,9 @@ def notify_on_call(notify: NotifyInput, settings: Settings, publisher: Publisher
         message_id = publisher.publish(
             settings.topic_arn,
             subject,
-            build_message(notify, settings.export_bucket_name),
+            build_sns_message(notify, settings),
             build_attributes(notify),
+            message_structure="json",
         )
     # The message is out: from here a failure must not make the state machine retry (and send it twice).
     # Events that EventBridge does not take after botocore's retries are logged and counted

@@ -16,17 +16,28 @@ class Notifications:
         self._sns = sns if sns is not None else client("sns")
         self._events = events if events is not None else client("events")
 
-    def publish(self, topic_arn: str, subject: str, message: str, attributes: dict[str, list[str] | str]) -> str:
-        """Publish one message; list attributes become `String.Array` so filter policies match any element."""
+    def publish(
+        self,
+        topic_arn: str,
+        subject: str,
+        message: str,
+        attributes: dict[str, list[str] | str],
+        message_structure: str | None = None,
+    ) -> str:
+        """Publish one message; list attributes become `String.Array` so filter policies match any element.
+
+        `message_structure="json"`: `message` is a JSON object of one message per protocol (`default` required).
+        """
         message_attributes: dict[str, Any] = {}
         for name, value in attributes.items():
             if isinstance(value, list):
                 message_attributes[name] = {"DataType": "String.Array", "StringValue": json.dumps(value)}
             else:
                 message_attributes[name] = {"DataType": "String", "StringValue": value}
+        structure = {"MessageStructure": message_structure} if message_structure else {}
         with translated("Publish"):
             response = self._sns.publish(
-                TopicArn=topic_arn, Subject=subject, Message=message, MessageAttributes=message_attributes
+                TopicArn=topic_arn, Subject=subject, Message=message, MessageAttributes=message_attributes, **structure
             )
         return str(response["MessageId"])
 

@@ -1,4 +1,8 @@
-"""The harness's ListObjectsV2 pages are moto's own pages, only built from an index of the bucket's names."""
+"""The harness's ListObjectsV2 pages are moto's own pages, only built from an index of the bucket's names.
+
+In-process moto (`mock_aws`), so not in tests/harness: there a package-scoped offline stack may be running
+in the same worker, whose request gate refuses mock_aws's keys and whose state mock_aws's reset would wipe.
+"""
 
 from __future__ import annotations
 
