@@ -128,6 +128,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         *_operations("events", "PutEvents"),
         *_operations("states", "StartExecution"),
         *_operations("lambda", "Invoke", authorized_as=("lambda:InvokeFunction",)),
+        # A chat channel (Amazon Q Developer in chat applications) shows an alarm's state and graph.
+        *_operations("cloudwatch", "DescribeAlarms", "GetMetricData", "GetMetricWidgetImage", "ListMetrics"),
         *_operations("sqs", "SendMessage"),
         *_operations("sqs", "SendMessageBatch", authorized_as=("sqs:SendMessage",)),
         # Step Functions delivers an execution log through these, as the state machine's role.
@@ -340,6 +342,14 @@ ROLE_CALLS: dict[str, list[Call]] = {
         ),
         *_calls("sns", "Publish", NOTIFICATION_TOPIC, "alerts when a table still fails"),
         *_calls("logs", _LOG_DELIVERY, ANY, "Step Functions delivers the execution log"),
+    ],
+    "ChatChannelRole": [
+        *_calls(
+            "cloudwatch",
+            "DescribeAlarms GetMetricData GetMetricWidgetImage ListMetrics",
+            ANY,
+            "the chat channel shows an alarm's state and graph",
+        ),
     ],
     "MaintenanceStateMachineScheduleRole": [
         *_calls("states", "StartExecution", MAINTENANCE_STATE_MACHINE, "the weekly tick"),

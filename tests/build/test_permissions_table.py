@@ -106,8 +106,10 @@ def _explained(role: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def every_role():
-    """A deployment with every conditional role (raw retention on)."""
-    return deploy("shop,outlet", RawExportRetentionDays="7")
+    """A deployment with every conditional role (raw retention on, a Slack channel)."""
+    return deploy(
+        "shop,outlet", RawExportRetentionDays="7", ChatSlackWorkspaceId="T012ABCDEF", ChatSlackChannelId="C012ABCDEF"
+    )
 
 
 def test_the_table_names_every_role_the_template_creates(every_role):

@@ -210,7 +210,7 @@ def test_a_role_the_table_does_not_know_is_named_not_skipped_in_silence():
     deployed = deployment()
     roles = [
         StackResource("PlanFunctionRole", "AWS::IAM::Role", "exports-PlanFunctionRole-1", "CREATE_COMPLETE"),
-        StackResource("ChatChannelRole", "AWS::IAM::Role", "exports-ChatChannelRole-1", "CREATE_COMPLETE"),
+        StackResource("NewerRole", "AWS::IAM::Role", "exports-NewerRole-1", "CREATE_COMPLETE"),
     ]
     resources = StackResources(
         Deployment(**{**deployed.__dict__, "resources": roles}),
@@ -219,5 +219,5 @@ def test_a_role_the_table_does_not_know_is_named_not_skipped_in_silence():
         now=NOW,
     )
 
-    assert resources.unknown_roles() == ["ChatChannelRole"]
+    assert resources.unknown_roles() == ["NewerRole"]
     assert resources.role_arns() == {"PlanFunctionRole": f"arn:aws:iam::{ACCOUNT}:role/exports-PlanFunctionRole-1"}
