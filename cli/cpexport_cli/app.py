@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, ParamSpec
 
@@ -29,7 +30,8 @@ from rich.text import Text
 from cpexport_cli.connection import AwsOptions, Connection
 from cpexport_cli.current_tables import rebuild_current
 from cpexport_cli.deployment import Deployment, check_selection, find_deployment
-from cpexport_cli.doctor import DEFAULT_DATA_INTEGRATION_QUOTA, Doctor, Verdict
+from cpexport_cli.doctor import DEFAULT_DATA_INTEGRATION_QUOTA, Doctor
+from cpexport_cli.doctor import Verdict as CheckVerdict
 from cpexport_cli.errors import CliError, DeploymentNotFound, ExitCode, InvalidInput, ServiceUnreachable
 from cpexport_cli.executions import (
     StillRunning,
@@ -50,12 +52,28 @@ from cpexport_cli.output import (
     show_release,
     show_runs,
     show_status,
+    show_step,
+    show_verdict,
 )
 from cpexport_cli.progress import ExecutionProgress
 from cpexport_cli.runs import read_runs
 from cpexport_cli.samconfig import DEFAULT_CONFIG_ENV, DEFAULT_CONFIG_FILE, read_sam_defaults
 from cpexport_cli.status import Attention, StatusReader, describe_window
 from cpexport_cli.story import narrate
+from cpexport_cli.verify import (
+    DEFAULT_MINUTES,
+    ExportChecks,
+    Scope,
+    StackResources,
+    Step,
+    Target,
+    Verdict,
+    choose_target,
+    not_started,
+    permission_steps,
+    verification_request,
+    worst,
+)
 
 _OPTIONS = "cpexport.options"
 P = ParamSpec("P")
@@ -310,7 +328,15 @@ def _start(kind: str, request: dict[str, Any], wait: bool, poll_seconds: float, 
         lines = [f"Planned {len(plan.exports)} export(s) with clock {render_utc(plan.clock)}:"]
         lines += [
             f"  - {t.domain_name}/{t.object_type}: {describe_window(t.window)}"
-            + (" (reconcile)" if t.reconcile else " (backfill)" if t.backfill else "")
+            + (
+                " (reconcile)"
+                if t.reconcile
+                else " (verification)"
+                if t.verification
+                else " (backfill)"
+                if t.backfill
+                else ""
+            )
             for t in plan.exports
         ]
         lines += [f"  - {s.domain_name}/{s.object_type}: skipped, {s.reason}" for s in plan.skipped]
@@ -536,19 +562,134 @@ def doctor(data_integration_quota: int) -> int:
     run = invocation()
     deployment = run.deployment(with_resources=True)
     results = Doctor(deployment, run.connection, run.appintegrations(), data_integration_quota).run()
-    worst = max((result.verdict for result in results), default=Verdict.OK)
+    verdict = max((result.verdict for result in results), default=CheckVerdict.OK)
     if run.json:
         emit_json(
             {
                 "stackName": deployment.stack_name,
                 "region": deployment.region,
-                "status": worst.label,
+                "status": verdict.label,
                 "checks": [result.to_json() for result in results],
             }
         )
     else:
         show_doctor(results, deployment.stack_name)
-    return ExitCode.NOT_OK if worst == Verdict.FAIL else ExitCode.OK
+    return ExitCode.NOT_OK if verdict == CheckVerdict.FAIL else ExitCode.OK
+
+
+@cli.command()
+@click.option("--domain", help="The domain to export (default: the first configured).")
+@click.option("--type", "object_type", help="The object type to export (default: _profile, else the first configured).")
+@click.option(
+    "--minutes",
+    type=click.IntRange(min=1, max=1440),
+    default=DEFAULT_MINUTES,
+    show_default=True,
+    help="Length of the exported window, which ends a minute before the watermark.",
+)
+@click.option("--checks-only", is_flag=True, help="Only the permission checks (read-only): start no export.")
+@click.option(
+    "--poll-seconds", type=click.FloatRange(min=0.05), default=5.0, show_default=True, help="How often to look."
+)
+@click.option("--timeout", type=float, help="Stop waiting for the export after this many seconds.")
+@shared_options
+@reported
+def verify(
+    domain: str | None,
+    object_type: str | None,
+    minutes: int,
+    checks_only: bool,
+    poll_seconds: float,
+    timeout: float | None,
+) -> int:
+    """Prove a deployment exports: every role's permissions simulated, then a real export of a few minutes.
+
+    The export is a backfill of one domain and object type ending a minute before the watermark (a range
+    already exported), marked as a verification: no watermark moves. One line per step, with the fix
+    when it fails. Exits 1 when a step fails.
+    """
+    run = invocation()
+    deployment = run.deployment(with_resources=True)
+    now = now_utc()
+    state = run.state_table()
+    target = choose_target(deployment, state, domain, object_type, minutes, now)
+    resources = StackResources(deployment, run.connection, run.appintegrations(), now)
+    scope = Scope(target.domain_name, target.object_type)
+    steps = permission_steps(resources, run.connection, scope)
+    if not run.json:
+        for step in steps:
+            show_step(step)
+    execution: dict[str, Any] | None = None
+    if checks_only:
+        later = not_started("not run (--checks-only)")
+    elif worst(steps) == Verdict.FAIL:
+        later = not_started("not started: a permission check failed, and the export would fail with it")
+    else:
+        started, later = _verification_export(run, deployment, state, target, now, poll_seconds, timeout)
+        execution = started
+    steps += later
+    if run.json:
+        emit_json(
+            {
+                "stackName": deployment.stack_name,
+                "region": deployment.region,
+                "status": worst(steps).label,
+                "target": {
+                    "domainName": target.domain_name,
+                    "objectType": target.object_type,
+                    "window": target.window.to_wire(),
+                    "watermark": render_utc(target.watermark) if target.watermark else None,
+                },
+                "execution": execution,
+                "steps": [step.to_json() for step in steps],
+            }
+        )
+    else:
+        for step in later:
+            show_step(step)
+        show_verdict(steps, deployment.stack_name)
+    return ExitCode.NOT_OK if worst(steps) == Verdict.FAIL else ExitCode.OK
+
+
+def _verification_export(
+    run: Invocation,
+    deployment: Deployment,
+    state: StateTable,
+    target: Target,
+    now: datetime,
+    poll_seconds: float,
+    timeout: float | None,
+) -> tuple[dict[str, Any], list[Step]]:
+    """Start the verification's backfill, follow it with progress on stderr, and check what it left."""
+    name = execution_name("verify", now)
+    request = verification_request(target, name)
+    plan = plan_request(deployment, state, request, name, now)
+    stepfunctions = run.client("stepfunctions")
+    started = start_execution(stepfunctions, deployment, request, name, plan)
+    show_lines(
+        [
+            f"Started verification {started.name}: {target.domain_name}/{target.object_type} "
+            f"{describe_window(plan.exports[0].window)}",
+            f"  Console: {started.console_url}",
+        ],
+        stderr=True,
+    )
+    try:
+        with ExecutionProgress(console(stderr=True)) as progress:
+            story = follow_execution(stepfunctions, started.execution_arn, progress.update, poll_seconds, timeout)
+    except StillRunning as still:
+        waiting = not_started("not checked: the export is still running")
+        waiting[0] = Step(
+            "export",
+            Verdict.FAIL,
+            str(still),
+            f"cpexport explain {started.name} once it ends; or cpexport verify --timeout with more time",
+        )
+        return started.to_json(), waiting
+    except KeyboardInterrupt:
+        raise CliError(f"stopped following; the verification goes on: {started.execution_arn}") from None
+    checks = ExportChecks(deployment, run.connection, run.appintegrations(), state, target)
+    return started.to_json(), checks.run(story)
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ from cpexport_cli.doctor import CheckResult, Verdict
 from cpexport_cli.lease_release import LeaseRelease, Outcome
 from cpexport_cli.runs import RunRecord
 from cpexport_cli.status import Attention, ObjectTypeStatus, describe_window, human_duration
+from cpexport_cli.verify import Step
+from cpexport_cli.verify import Verdict as StepVerdict
 
 ATTENTION_STYLE = {Attention.OK: "green", Attention.WARN: "yellow", Attention.ALERT: "bold red"}
 VERDICT_STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
@@ -64,9 +66,7 @@ def show_status(rows: list[ObjectTypeStatus], now: datetime, stack_name: str) ->
         run = row.last_run
         last_run = Text("-")
         if run is not None:
-            last_run = Text(
-                run.status + (" (backfill)" if run.backfill else ""), style=STATUS_STYLE.get(run.status, "")
-            )
+            last_run = Text(run.status + run.kind, style=STATUS_STYLE.get(run.status, ""))
             last_run.append(f"\n{run.window_start}..{run.window_end}", style="")
         job = row.job
         if job.running:
@@ -137,9 +137,7 @@ def show_runs(records: list[RunRecord], bucket: str | None) -> None:
         table.add_column(column, justify="right" if column in {"files", "records", "size"} else "left", overflow="fold")
     for record in records:
         manifest = record.to_json(bucket)["manifest"] or "-"
-        status = Text(
-            record.status + (" (backfill)" if record.backfill else ""), style=STATUS_STYLE.get(record.status, "")
-        )
+        status = Text(record.status + record.kind, style=STATUS_STYLE.get(record.status, ""))
         table.add_row(
             record.recorded_at,
             f"{record.domain_name}/{record.object_type}",
@@ -194,6 +192,39 @@ def show_doctor(results: list[CheckResult], stack_name: str) -> None:
             style=VERDICT_STYLE[worst],
         )
     )
+
+
+STEP_STYLE = {
+    StepVerdict.OK: "green",
+    StepVerdict.SKIPPED: "dim",
+    StepVerdict.WARN: "yellow",
+    StepVerdict.FAIL: "bold red",
+}
+
+
+def show_step(step: Step) -> None:
+    """One step of `verify` on one line; the fix and the details of a step that did not pass beneath it."""
+    out = console()
+    out.print(
+        Text(f"{step.verdict.label.upper():7} ", style=STEP_STYLE[step.verdict]) + Text(f"{step.name}: {step.summary}")
+    )
+    if step.verdict in (StepVerdict.FAIL, StepVerdict.WARN):
+        if step.fix:
+            out.print(Text("        fix: ", style="bold") + Text(step.fix))
+        for detail in step.details:
+            out.print(Text(f"        {detail}"))  # details hold [brackets]: never read as markup
+
+
+def show_verdict(steps: list[Step], stack_name: str) -> None:
+    """The last line of `verify`: which steps failed, or that the night is proven."""
+    failed = [step.name for step in steps if step.verdict == StepVerdict.FAIL]
+    worst = max((step.verdict for step in steps), default=StepVerdict.OK)
+    skipped = sum(1 for step in steps if step.verdict == StepVerdict.SKIPPED)
+    if failed:
+        text = f"{stack_name}: {len(failed)} step(s) failed: {', '.join(failed)}"
+    else:
+        text = f"{stack_name}: every step passed" + (f" ({skipped} not run)" if skipped else "")
+    console().print(Text(text, style=STEP_STYLE[worst] if failed or worst == StepVerdict.WARN else "green"))
 
 
 def show_release(release: LeaseRelease) -> None:

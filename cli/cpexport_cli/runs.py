@@ -34,6 +34,7 @@ class RunRecord:
     manifest_key: str | None = None
     message: str | None = None
     backfill: bool = False
+    verification: bool = False
     correlation_id: str | None = None
     execution_arn: str | None = None
     request_key: str | None = None
@@ -41,6 +42,11 @@ class RunRecord:
     @property
     def failed(self) -> bool:
         return self.status in FAILED_STATUSES
+
+    @property
+    def kind(self) -> str:
+        """How the run index labels the run beside its status: a verification, a backfill, or nothing."""
+        return " (verification)" if self.verification else " (backfill)" if self.backfill else ""
 
     @property
     def execution_name(self) -> str:
@@ -60,6 +66,7 @@ class RunRecord:
             "manifest": f"s3://{bucket}/{self.manifest_key}" if bucket and self.manifest_key else self.manifest_key,
             "message": self.message,
             "backfill": self.backfill,
+            "verification": self.verification,
             "correlationId": self.correlation_id,
             "executionArn": self.execution_arn,
             "requestKey": self.request_key,
@@ -86,6 +93,7 @@ def run_record(domain_name: str, object_type: str, item: dict[str, Any]) -> RunR
         manifest_key=item.get("manifestKey"),
         message=item.get("message"),
         backfill=bool(item.get("backfill", False)),
+        verification=bool(item.get("verification", False)),
         correlation_id=item.get("correlationId"),
         execution_arn=item.get("executionArn"),
         request_key=item.get("requestKey"),

@@ -96,6 +96,7 @@ class ExportStory:
     window: dict[str, str] | None = None
     backfill: bool = False
     reconcile: bool = False
+    verification: bool = False
     submission: str | None = None  # SUBMITTED, ADOPTED or SKIPPED (already exported by another execution)
     data_integration_name: str | None = None
     polls: int = 0
@@ -108,6 +109,15 @@ class ExportStory:
     @property
     def label(self) -> str:
         return f"{self.domain_name}/{self.object_type}"
+
+    @property
+    def kind(self) -> str:
+        """What kind of export it is, in words beside its window (nothing for a scheduled or run-now export)."""
+        if self.reconcile:
+            return " (reconcile)"
+        if self.verification:
+            return " (verification)"
+        return " (backfill)" if self.backfill else ""
 
     @property
     def outcome(self) -> str:
@@ -134,6 +144,7 @@ class ExportStory:
             "window": self.window,
             "backfill": self.backfill,
             "reconcile": self.reconcile,
+            "verification": self.verification,
             "submission": self.submission,
             "dataIntegrationName": self.data_integration_name,
             "polls": self.polls,
@@ -182,6 +193,9 @@ class ExecutionStory:
             scope += f" ({', '.join(map(str, request['objectTypes']))})"
         if request.get("reconcile"):
             return f"a reconcile{scope}: a full export from InitialStartTime to each watermark"
+        if request.get("verification"):
+            end = request.get("endTime") or "the newest safe time"
+            return f"a verification{scope}: a backfill of {request.get('startTime')}..{end} (cpexport verify)"
         if request.get("startTime"):
             end = request.get("endTime") or "the newest safe time"
             return f"a backfill{scope} of {request['startTime']}..{end}"
@@ -280,6 +294,7 @@ def _read_event(story: ExecutionStory, event: dict[str, Any], owner: Any) -> Non
             export.window = payload.get("window")
             export.backfill = bool(payload.get("backfill", False))
             export.reconcile = bool(payload.get("reconcile", False))
+            export.verification = bool(payload.get("verification", False))
     elif kind.endswith("StateExited") and name in ITERATION_STATES:
         _read_exit(export, str(name), _json(details.get("output")))
     elif kind in {"LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskFailed", "TaskTimedOut"}:
@@ -303,6 +318,7 @@ def _read_plan(story: ExecutionStory, plan: Any) -> None:
             "window": task.get("window"),
             "backfill": task.get("backfill", False),
             "reconcile": task.get("reconcile", False),
+            "verification": task.get("verification", False),
         }
         for task in plan.get("exports") or []
     ]
@@ -311,6 +327,7 @@ def _read_plan(story: ExecutionStory, plan: Any) -> None:
         export.window = task["window"]
         export.backfill = bool(task["backfill"])
         export.reconcile = bool(task["reconcile"])
+        export.verification = bool(task["verification"])
 
 
 def _read_exit(export: ExportStory, state: str, output: Any) -> None:
@@ -367,7 +384,15 @@ def narrate(story: ExecutionStory) -> list[str]:
     if story.planned:
         lines.append(f"Plan: {len(story.planned)} export(s).")
         for task in story.planned:
-            kind = " (reconcile)" if task.get("reconcile") else " (backfill)" if task.get("backfill") else ""
+            kind = (
+                " (reconcile)"
+                if task.get("reconcile")
+                else " (verification)"
+                if task.get("verification")
+                else " (backfill)"
+                if task.get("backfill")
+                else ""
+            )
             lines.append(f"  - {task['domainName']}/{task['objectType']}: {_window_text(task['window'])}{kind}")
     for skipped in story.skipped:
         lines.append(f"  - {skipped.get('domainName')}/{skipped.get('objectType')}: skipped, {skipped.get('reason')}")
@@ -412,8 +437,7 @@ def _current_state_lines(export: ExportStory) -> list[str]:
 
 
 def _narrate_export(export: ExportStory, execution_status: str) -> list[str]:
-    kind = " (reconcile)" if export.reconcile else " (backfill)" if export.backfill else ""
-    head = f"{export.label} {_window_text(export.window)}{kind}:"
+    head = f"{export.label} {_window_text(export.window)}{export.kind}:"
     parts = []
     if export.submission == "SUBMITTED":
         parts.append(f"job submitted (data integration {export.data_integration_name})")
@@ -439,7 +463,8 @@ def _narrate_export(export: ExportStory, execution_status: str) -> list[str]:
                 f"{result.get('bytes', 0)} bytes" + (f", manifest {manifest}" if manifest else "") + "."
             )
             if export.backfill:
-                lines.append(f"  A {'reconcile' if export.reconcile else 'backfill'}: the watermark did not move.")
+                kind = "reconcile" if export.reconcile else "verification" if export.verification else "backfill"
+                lines.append(f"  A {kind}: the watermark did not move.")
             elif watermark:
                 lines.append(f"  The watermark moved to {watermark}.")
             lines.extend(_current_state_lines(export))

@@ -29,6 +29,7 @@ def start(task: dict[str, Any]) -> dict[str, Any]:
         status=ExportStatus.SKIPPED,
         message="another execution already exported this window",
         backfill=export.backfill,
+        verification=export.verification,
     ).to_wire()
 
 

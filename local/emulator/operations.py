@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cpexport_cli import permissions
+
 from local.emulator.auth import AccessRequest, require_allowed
 from local.emulator.errors import DuplicateResourceError, InvalidRequestError, ResourceNotFoundError
 from local.emulator.faults import FaultModel
@@ -115,10 +117,24 @@ class Operations:
         state = self._state
         return f"arn:aws:profile:{state.region}:{state.account_id}:domains/{domain}"
 
-    def _authorize_snapshot(self, principal_arn: str | None, di: DataIntegration) -> None:
-        """Dependent actions of starting an export: the export is a snapshot of the domain taken for the caller."""
-        for action in ("profile:CreateSnapshot", "profile:GetSnapshot"):
-            self._authorize(principal_arn, action, self._profile_domain_arn(di.domain))
+    def _authorize_dependents(
+        self, principal_arn: str | None, action: str, domain: str, object_type: str, kms_key: str | None = None
+    ) -> None:
+        """The dependent actions of `action` (the product's table, `cpexport_cli.permissions`), checked for the caller.
+
+        Starting an export is a snapshot of the domain taken for the caller; creating a data
+        integration reads the domain and has the service take a grant on the key for itself.
+        """
+        domain_arn = self._profile_domain_arn(domain)
+        resources = {
+            permissions.DOMAIN: domain_arn,
+            permissions.OBJECT_TYPE: f"{domain_arn}/object-types/{object_type}",
+            permissions.REQUESTED_KEY: kms_key,
+        }
+        for dependent in permissions.dependents(action):
+            resource = resources[dependent.resource]
+            if resource is not None:
+                self._authorize(principal_arn, dependent.action, resource, dependent.condition_keys(self._state.region))
 
     def _find_data_integration(self, identifier: str) -> DataIntegration | None:
         try:
@@ -206,17 +222,8 @@ class Operations:
         self._authorize(principal_arn, "app-integrations:CreateDataIntegration", new_resource)
         if params.get("Tags"):
             self._authorize(principal_arn, "app-integrations:TagResource", new_resource)
-        self._authorize(principal_arn, "profile:GetDomain", self._profile_domain_arn(domain))
-        self._authorize(
-            principal_arn,
-            "profile:GetProfileObjectType",
-            f"{self._profile_domain_arn(domain)}/object-types/{object_type}",
-        )
-        self._authorize(
-            principal_arn,
-            "kms:CreateGrant",
-            kms_key,
-            {"kms:GrantIsForAWSResource": "true", "kms:ViaService": f"app-integrations.{state.region}.amazonaws.com"},
+        self._authorize_dependents(
+            principal_arn, "app-integrations:CreateDataIntegration", domain, object_type, kms_key=kms_key
         )
         token = params.get("ClientToken")
         fingerprint = _fingerprint(params)
@@ -323,7 +330,9 @@ class Operations:
         resource = self._data_integration_resource(identifier)
         self._authorize(principal_arn, "app-integrations:CreateDataIntegrationAssociation", resource)
         di = self._resolve_data_integration(identifier)
-        self._authorize_snapshot(principal_arn, di)
+        self._authorize_dependents(
+            principal_arn, "app-integrations:CreateDataIntegrationAssociation", di.domain, di.object_type
+        )
         token = params.get("ClientToken")
         existing = state.associations.get(di.association_id or "")
         if existing is not None and token and existing.client_token == token:
@@ -369,7 +378,9 @@ class Operations:
         self._authorize(principal_arn, "app-integrations:UpdateDataIntegrationAssociation", resource)
         di = self._resolve_data_integration(di_identifier)
         assoc = self._resolve_association(di, assoc_identifier)
-        self._authorize_snapshot(principal_arn, di)
+        self._authorize_dependents(
+            principal_arn, "app-integrations:UpdateDataIntegrationAssociation", di.domain, di.object_type
+        )
         current = state.jobs.get(assoc.current_job_id or "")
         if current is not None and current.status == IN_PROGRESS and state.config.update_while_in_progress == "reject":
             raise InvalidRequestError(

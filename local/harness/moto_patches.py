@@ -58,6 +58,9 @@
   `Execution` (its `status`, made manual by emptying `_transitions`) and in `query_results`.
 - `state_task_service_for` as imported by `state_task_factory`: `athena` answers with the
   `.sync` integration of `athena_sync` (moto refuses every athena pattern but `.waitForTaskToken`).
+- `IamResponse.simulate_principal_policy` (moto has none): `iam:SimulatePrincipalPolicy` answered by
+  `local.iam.simulation` from the policies and the evaluator that authorize every request
+  (`cpexport verify` simulates each role of the stack with it).
 
 `tests/harness/test_harness_moto_internals.py` asserts each still exists with the signature and the
 source lines relied on (the replacements carry `__wrapped__`, so originals can be checked while patched).
@@ -92,7 +95,10 @@ from moto.cloudformation import parsing as cfn_parsing
 from moto.core import authorization
 from moto.core import serialize as moto_serialize
 from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 from moto.events import models as events_models
+from moto.iam import exceptions as iam_exceptions
+from moto.iam import responses as iam_responses
 from moto.s3 import models as s3_models
 from moto.s3.utils import _VersionedKeyStore
 from moto.stepfunctions.parser import models as sfn_parser_models
@@ -132,7 +138,8 @@ from local.harness.wait_clock import PollHolds, clocked_wait, program_hook, stat
 from local.iam.errors import ServiceError
 from local.iam.gate import RequestGate, SignedRequest
 from local.iam.operations import ApiCall
-from local.iam.principals import Credentials
+from local.iam.principals import CredentialBroker, Credentials
+from local.iam.simulation import NoSuchPrincipal, SimulationRefused, simulate_principal_policy
 
 LOG = logging.getLogger("local.harness")
 
@@ -634,6 +641,30 @@ def _validate_definition(original: Callable[[str], None]) -> Any:
     return staticmethod(validate)
 
 
+# ---------------------------------------------------------------------------------- IAM
+_SIMULATION_PARAMETERS = (
+    "PolicySourceArn",
+    "ActionNames",
+    "ResourceArns",
+    "ContextEntries",
+    "ResourcePolicy",
+    "CallerArn",
+)
+
+
+def _policy_simulator(broker: CredentialBroker) -> Any:
+    def simulate(response: Any) -> ActionResult:
+        params = {name: response._get_param(name) for name in _SIMULATION_PARAMETERS}
+        try:
+            return ActionResult(simulate_principal_policy(broker, params))
+        except NoSuchPrincipal as missing:
+            raise iam_exceptions.NoSuchEntity(str(missing)) from None
+        except SimulationRefused as refused:
+            raise iam_exceptions.InvalidInput(str(refused)) from None
+
+    return simulate
+
+
 # ---------------------------------------------------------------------------------- Athena
 def _athena_start(athena: OfflineAthena) -> Any:
     original = athena_responses.AthenaResponse.start_query_execution
@@ -775,6 +806,9 @@ class MotoPatches:
             "state_task_service_for",
             athena_sync.service_factory(state_task_factory.__dict__["state_task_service_for"], self.time_scale),
         )
+        if self.gate is not None:
+            broker = self.gate.enforcer.broker
+            self._add_missing(iam_responses.IamResponse, "simulate_principal_policy", _policy_simulator(broker))
         self._add_missing(events_models.EventBus, "physical_resource_id", property(lambda bus: bus.name))
         self._add_missing(lambda_models.LayerVersion, "physical_resource_id", property(lambda layer: layer.arn))
         holds = PollHolds(self.clock if self.clock is not None else RealClock())

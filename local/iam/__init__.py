@@ -3,7 +3,9 @@
 - `principals.CredentialBroker`: access keys -> principals (moto IAM users, STS sessions, the
   administrator), and role credentials for the services that assume roles;
 - `policy`: identity and resource policy evaluation (Allow/Deny, wildcards, Principal, Condition);
-- `operations`: the table of each API operation's IAM action(s), resource ARN(s), dependent actions;
+- `operations`: the resource ARN(s) of each API operation; its IAM action(s) and dependent actions come
+  from the product's table, `cpexport_cli.permissions`, which `cpexport verify` simulates on AWS;
+- `simulation`: `iam:SimulatePrincipalPolicy`, answered with the same policies and evaluation;
 - `enforcement.Enforcer` and `gate.RequestGate`: the decision for one signed request;
 - `authorizer.MotoAuthorizer`: the same decisions for the AppIntegrations emulator.
 """

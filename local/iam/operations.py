@@ -1,11 +1,13 @@
-"""The one table of what each API operation is authorized as: IAM action(s) and resource ARN(s).
+"""Which resource ARN(s) AWS authorizes each API operation against, offline.
 
 moto's own enforcement checks every non-S3 call against resource `*`, so a grant scoped to a table,
 topic or queue ARN (what SAM policy templates produce) would never match. Here each operation the
-offline stack's principals use names the real resource(s) AWS checks, and the *dependent* actions
-AWS checks on other resources for the caller (SSE-KMS on S3 and SNS). An operation missing from the
-table is denied for every principal but the administrator, loudly, so a new call the pipeline makes
-is noticed offline instead of being allowed by accident.
+offline stack's principals use names the real resource(s) AWS checks. *Which* IAM actions an
+operation is authorized as, and the *dependent* actions AWS checks on other resources for the caller
+(SSE-KMS on S3 and SNS) with their condition keys, come from the product's own table,
+`cpexport_cli.permissions`, which `cpexport verify` simulates on AWS: the two cannot drift. An
+operation missing here is denied for every principal but the administrator, loudly, so a new call
+the pipeline makes is noticed offline instead of being allowed by accident.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
+
+from cpexport_cli import permissions
 
 from local.iam.resources import ResourceDirectory
 
@@ -68,6 +72,12 @@ def _arn(call: ApiCall, service: str, resource: str, region: bool = True) -> str
     return f"arn:aws:{service}:{call.region if region else ''}:{call.account_id}:{resource}"
 
 
+def _action(call: ApiCall) -> str:
+    """The IAM action of a call, as the product's table declares it (`service:Operation` by default)."""
+    (action,) = permissions.iam_actions(iam_prefix(call.service), call.operation)
+    return action
+
+
 def _param(call: ApiCall, name: str) -> str:
     value = call.params.get(name)
     if value is None:
@@ -84,12 +94,12 @@ def _dynamodb_single(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     resource = _table_arn(call, _param(call, "TableName"))
     if call.operation in ("Query", "Scan") and call.params.get("IndexName"):
         resource = f"{resource}/index/{call.params['IndexName']}"
-    return [Check(f"dynamodb:{call.operation}", resource)]
+    return [Check(_action(call), resource)]
 
 
 def _dynamodb_batch(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     items = call.params.get("RequestItems") or {}
-    return [Check(f"dynamodb:{call.operation}", _table_arn(call, table)) for table in items]
+    return [Check(_action(call), _table_arn(call, table)) for table in items]
 
 
 _TRANSACT_ACTIONS = {
@@ -116,13 +126,11 @@ def _dynamodb_transact_get(call: ApiCall, _: ResourceDirectory) -> list[Check]:
 
 
 # ---------------------------------------------------------------------------------- S3
-# moto names some S3 requests by API operation; IAM authorizes them as these actions.
-_S3_ACTIONS = {
+# moto names most S3 requests by their IAM action (PutObject for a multipart upload's parts), some by
+# API operation: those the pipeline makes are in the product's table, these others only offline.
+_MOTO_S3_ACTIONS = {
     "ListObjects": "ListBucket",
-    "ListObjectsV2": "ListBucket",
-    "HeadBucket": "ListBucket",
     "ListObjectVersions": "ListBucketVersions",
-    "HeadObject": "GetObject",
     "ListBuckets": "ListAllMyBuckets",
     "ListMultipartUploads": "ListBucketMultipartUploads",
     "GetBucketCORS": "GetBucketCORS",
@@ -137,21 +145,26 @@ def _bucket_and_key(resource: str) -> tuple[str, str | None]:
 
 def _s3(call: ApiCall, directory: ResourceDirectory) -> list[Check]:
     resource = call.resource or "arn:aws:s3:::*"
-    action = _S3_ACTIONS.get(call.operation, call.operation)
-    checks = [Check(f"s3:{action}", resource)]
+    action = f"s3:{_MOTO_S3_ACTIONS[call.operation]}" if call.operation in _MOTO_S3_ACTIONS else _action(call)
+    checks = [Check(action, resource)]
     bucket, key = _bucket_and_key(resource)
     if key is None:
         return checks
-    via = {"kms:ViaService": f"s3.{call.region}.amazonaws.com"}
-    if action == "PutObject" and call.headers.get("x-amz-copy-source") is None:
-        kms_key = _requested_s3_kms_key(call, directory, bucket)
+    for dependent in permissions.dependents(action):
+        kms_key = _object_kms_key(call, directory, action, bucket, unquote(key))
         if kms_key:
-            checks.append(Check("kms:GenerateDataKey", _key(directory, kms_key, call), True, via))
-    elif action == "GetObject":
-        kms_key = directory.object_kms_key(bucket, unquote(key))
-        if kms_key:
-            checks.append(Check("kms:Decrypt", _key(directory, kms_key, call), True, via))
+            arn = _key(directory, kms_key, call)
+            checks.append(Check(dependent.action, arn, True, dependent.condition_keys(call.region)))
     return checks
+
+
+def _object_kms_key(call: ApiCall, directory: ResourceDirectory, action: str, bucket: str, key: str) -> str | None:
+    """The KMS key S3 uses for the caller (the dependents' `ObjectKey`): None when the object is not SSE-KMS."""
+    if action == "s3:PutObject":
+        if call.headers.get("x-amz-copy-source") is not None:
+            return None  # a copy: S3 re-encrypts it server-side (not modelled)
+        return _requested_s3_kms_key(call, directory, bucket)
+    return directory.object_kms_key(bucket, key)
 
 
 def _requested_s3_kms_key(call: ApiCall, directory: ResourceDirectory, bucket: str) -> str | None:
@@ -178,16 +191,18 @@ def _sns_publish(call: ApiCall, directory: ResourceDirectory) -> list[Check]:
     if not topic:
         raise UnmappedOperation("sns:Publish without TopicArn/TargetArn (SMS is not modelled)")
     checks = [Check("sns:Publish", topic)]
-    kms_key = directory.topic_kms_key(topic)
+    kms_key = directory.topic_kms_key(topic)  # the dependents' `TopicKey`
     if kms_key:
-        via = {"kms:ViaService": f"sns.{call.region}.amazonaws.com"}
         arn = _key(directory, kms_key, call)
-        checks += [Check("kms:GenerateDataKey", arn, True, via), Check("kms:Decrypt", arn, True, via)]
+        checks += [
+            Check(dependent.action, arn, True, dependent.condition_keys(call.region))
+            for dependent in permissions.dependents("sns:Publish")
+        ]
     return checks
 
 
 def _sns_topic(call: ApiCall, _: ResourceDirectory) -> list[Check]:
-    return [Check(f"sns:{call.operation}", _param(call, "TopicArn"))]
+    return [Check(_action(call), _param(call, "TopicArn"))]
 
 
 def _queue_arn(call: ApiCall, url: str) -> str:
@@ -196,20 +211,17 @@ def _queue_arn(call: ApiCall, url: str) -> str:
     return f"arn:aws:sqs:{call.region}:{account}:{name}"
 
 
-_SQS_ACTIONS = {
-    "SendMessageBatch": "SendMessage",
-    "DeleteMessageBatch": "DeleteMessage",
-    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
-}
+# Batches the pipeline never sends (SendMessageBatch is in the product's table).
+_SQS_ACTIONS = {"DeleteMessageBatch": "DeleteMessage", "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 
 
 def _sqs_queue(call: ApiCall, _: ResourceDirectory) -> list[Check]:
-    action = _SQS_ACTIONS.get(call.operation, call.operation)
-    return [Check(f"sqs:{action}", _queue_arn(call, _param(call, "QueueUrl")))]
+    action = f"sqs:{_SQS_ACTIONS[call.operation]}" if call.operation in _SQS_ACTIONS else _action(call)
+    return [Check(action, _queue_arn(call, _param(call, "QueueUrl")))]
 
 
 def _sqs_queue_by_name(call: ApiCall, _: ResourceDirectory) -> list[Check]:
-    return [Check(f"sqs:{call.operation}", _arn(call, "sqs", _param(call, "QueueName")))]
+    return [Check(_action(call), _arn(call, "sqs", _param(call, "QueueName")))]
 
 
 def _bus_arn(call: ApiCall, bus: str | None) -> str:
@@ -219,7 +231,7 @@ def _bus_arn(call: ApiCall, bus: str | None) -> str:
 
 def _events_put(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     buses = {_bus_arn(call, entry.get("EventBusName")) for entry in call.params.get("Entries") or []}
-    return [Check("events:PutEvents", bus) for bus in sorted(buses)]
+    return [Check(_action(call), bus) for bus in sorted(buses)]
 
 
 def _events_rule(call: ApiCall, _: ResourceDirectory) -> list[Check]:
@@ -227,13 +239,13 @@ def _events_rule(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     rule = str(call.params.get("Name") or call.params.get("Rule") or "")
     name = bus.rsplit("/", 1)[-1]
     resource = f"rule/{rule}" if name == "default" else f"rule/{name}/{rule}"
-    return [Check(f"events:{call.operation}", _arn(call, "events", resource))]
+    return [Check(_action(call), _arn(call, "events", resource))]
 
 
 # ---------------------------------------------------------------------------------- Step Functions, Lambda
 def _states(parameter: str) -> Resolver:
     def resolve(call: ApiCall, _: ResourceDirectory) -> list[Check]:
-        return [Check(f"states:{call.operation}", _param(call, parameter))]
+        return [Check(_action(call), _param(call, parameter))]
 
     return resolve
 
@@ -258,37 +270,39 @@ def _function_arn(call: ApiCall) -> str:
     return f"{arn}:{qualifier}" if qualifier else arn
 
 
-_LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeAsync"}
-
-
 def _lambda_function(call: ApiCall, _: ResourceDirectory) -> list[Check]:
-    return [Check(f"lambda:{_LAMBDA_ACTIONS.get(call.operation, call.operation)}", _function_arn(call))]
+    return [Check(_action(call), _function_arn(call))]
 
 
 # ---------------------------------------------------------------------------------- KMS, STS, others
 def _kms_key(call: ApiCall, directory: ResourceDirectory) -> list[Check]:
-    return [Check(f"kms:{call.operation}", _key(directory, _param(call, "KeyId"), call))]
+    return [Check(_action(call), _key(directory, _param(call, "KeyId"), call))]
 
 
 def _any_resource(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     # Actions that AWS authorizes only against "*" (no resource-level permissions).
-    return [Check(f"{iam_prefix(call.service)}:{call.operation}", "*")]
+    return [Check(_action(call), "*")]
 
 
 def _assume_role(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     return [Check("sts:AssumeRole", _param(call, "RoleArn"))]
 
 
+def _simulated_principal(call: ApiCall, _: ResourceDirectory) -> list[Check]:
+    # Authorized on the user or role whose policies are simulated (`cpexport verify` simulates the stack's roles).
+    return [Check(_action(call), _param(call, "PolicySourceArn"))]
+
+
 def _schedule(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     match = re.search(r"/schedules/(?P<name>[^/?]+)", call.path)
     group = str(call.params.get("GroupName") or "default")
     name = unquote(match.group("name")) if match else "*"
-    return [Check(f"scheduler:{call.operation}", _arn(call, "scheduler", f"schedule/{group}/{name}"))]
+    return [Check(_action(call), _arn(call, "scheduler", f"schedule/{group}/{name}"))]
 
 
 def _log_group(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     group = _param(call, "logGroupName")
-    return [Check(f"logs:{call.operation}", _arn(call, "logs", f"log-group:{group}:*"))]
+    return [Check(_action(call), _arn(call, "logs", f"log-group:{group}:*"))]
 
 
 # ---------------------------------------------------------------------------------- Glue, Athena
@@ -310,7 +324,7 @@ def _glue_database(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     database = _glue_database_name(call)
     if not database:
         raise UnmappedOperation(f"glue:{call.operation} without a database name")
-    action = f"glue:{call.operation}"
+    action = _action(call)
     return [Check(action, _glue_catalog(call)), Check(action, _arn(call, "glue", f"database/{database}"))]
 
 
@@ -322,7 +336,7 @@ def _glue_table(call: ApiCall, _: ResourceDirectory) -> list[Check]:
         table = table_input.get("Name")
     if not database or not table:
         raise UnmappedOperation(f"glue:{call.operation} without DatabaseName and a table name")
-    action = f"glue:{call.operation}"
+    action = _action(call)
     return [
         Check(action, _glue_catalog(call)),
         Check(action, _arn(call, "glue", f"database/{database}")),
@@ -331,7 +345,7 @@ def _glue_table(call: ApiCall, _: ResourceDirectory) -> list[Check]:
 
 
 def _glue_all_databases(call: ApiCall, _: ResourceDirectory) -> list[Check]:
-    action = f"glue:{call.operation}"
+    action = _action(call)
     return [Check(action, _glue_catalog(call)), Check(action, _arn(call, "glue", "database/*"))]
 
 
@@ -340,7 +354,7 @@ def _glue_all_tables(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     database = _glue_database_name(call)
     if not database:
         raise UnmappedOperation(f"glue:{call.operation} without DatabaseName")
-    action = f"glue:{call.operation}"
+    action = _action(call)
     return [
         Check(action, _glue_catalog(call)),
         Check(action, _arn(call, "glue", f"database/{database}")),
@@ -350,14 +364,14 @@ def _glue_all_tables(call: ApiCall, _: ResourceDirectory) -> list[Check]:
 
 def _athena_workgroup(call: ApiCall, _: ResourceDirectory) -> list[Check]:
     workgroup = str(call.params.get("WorkGroup") or call.params.get("Name") or "primary")
-    return [Check(f"athena:{call.operation}", _arn(call, "athena", f"workgroup/{workgroup}"))]
+    return [Check(_action(call), _arn(call, "athena", f"workgroup/{workgroup}"))]
 
 
 def _athena_query(call: ApiCall, directory: ResourceDirectory) -> list[Check]:
     # The request names only the query; AWS authorizes it on the workgroup the query ran in.
     execution_id = str(call.params.get("QueryExecutionId") or "")
     workgroup = directory.query_workgroup(execution_id) or "primary"
-    return [Check(f"athena:{call.operation}", _arn(call, "athena", f"workgroup/{workgroup}"))]
+    return [Check(_action(call), _arn(call, "athena", f"workgroup/{workgroup}"))]
 
 
 OPERATIONS: dict[tuple[str, str], Resolver] = {
@@ -416,6 +430,7 @@ OPERATIONS: dict[tuple[str, str], Resolver] = {
         for op in ("Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant")
     },
     ("sts", "AssumeRole"): _assume_role,
+    ("iam", "SimulatePrincipalPolicy"): _simulated_principal,
     ("sts", "GetCallerIdentity"): _any_resource,
     ("monitoring", "PutMetricData"): _any_resource,
     ("monitoring", "GetMetricData"): _any_resource,

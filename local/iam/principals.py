@@ -80,8 +80,23 @@ class Principal:
         return Caller(arn=self.arn, account_id=self.account_id)
 
 
+@dataclass(frozen=True)
+class PolicySource:
+    """One identity-based policy: its name, its kind (`role`, `user`, `group`, `aws-managed`,
+    `user-managed`, as `iam:SimulatePrincipalPolicy` names them) and its document."""
+
+    name: str
+    kind: str
+    document: str
+
+
 def _managed_document(policy: Any) -> str:
     return _text(next(version.document for version in policy.versions if version.is_default))
+
+
+def _attached(policy: Any) -> PolicySource:
+    kind = "aws-managed" if str(policy.arn).startswith(f"arn:{PARTITION}:iam::aws:") else "user-managed"
+    return PolicySource(str(policy.name), kind, _managed_document(policy))
 
 
 def _text(document: Any) -> str:
@@ -156,27 +171,39 @@ class CredentialBroker:
         arn = f"arn:{PARTITION}:sts::{self.account_id}:assumed-role/{role_name}/{session.session_name}"
         return Principal(arn, self.account_id, credentials, role_name=role_name)
 
+    def exists(self, principal: Principal) -> bool:
+        """Whether the principal's role or user exists (an administrator or a session of one that does)."""
+        if principal.role_name:
+            return principal.role_name in {role.name for role in self._iam.roles.values()}
+        return bool(principal.user_name) and principal.user_name in self._iam.users
+
     def identity_policies(self, principal: Principal) -> list[str]:
         """Every identity-based policy document of the principal (inline, attached, groups)."""
+        return [source.document for source in self.identity_policy_sources(principal)]
+
+    def identity_policy_sources(self, principal: Principal) -> list[PolicySource]:
+        """Every identity-based policy of the principal with its name and kind, as IAM's simulator names them."""
         iam = self._iam
-        documents: list[str] = []
+        sources: list[PolicySource] = []
         if principal.role_name:
             if principal.role_name not in {role.name for role in iam.roles.values()}:
                 return []  # a deleted role's sessions can do nothing
             for name in iam.list_role_policies(principal.role_name):
-                documents.append(_text(iam.get_role_policy(principal.role_name, name)[1]))
+                sources.append(PolicySource(name, "role", _text(iam.get_role_policy(principal.role_name, name)[1])))
             attached, _ = iam.list_attached_role_policies(principal.role_name)
-            documents.extend(_managed_document(policy) for policy in attached)
+            sources.extend(_attached(policy) for policy in attached)
         elif principal.user_name:
             user = iam.get_user(principal.user_name)
-            documents.extend(_text(document) for document in user.policies.values())
+            sources.extend(PolicySource(name, "user", _text(document)) for name, document in user.policies.items())
             attached, _ = iam.list_attached_user_policies(principal.user_name)
-            documents.extend(_managed_document(policy) for policy in attached)
+            sources.extend(_attached(policy) for policy in attached)
             for group in iam.get_groups_for_user(principal.user_name):
-                documents.extend(_text(document) for document in group.policies.values())
+                sources.extend(
+                    PolicySource(name, "group", _text(document)) for name, document in group.policies.items()
+                )
                 attached, _ = iam.list_attached_group_policies(group.name)
-                documents.extend(_managed_document(policy) for policy in attached)
-        return documents
+                sources.extend(_attached(policy) for policy in attached)
+        return sources
 
     # ------------------------------------------------------------------ service roles
     def role_credentials(self, role_arn: str, service: str) -> Credentials:

@@ -23,8 +23,9 @@ TEMPLATE = Path(__file__).parent / "fixtures" / "app" / "template.yaml"
 
 def _serve(*extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    # This checkout's packages, as pytest's pythonpath has them: serve reads the pipeline's durations (cpexport).
-    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in (".", "layers/common"))
+    # This checkout's packages, as pytest's pythonpath has them: serve reads the pipeline's durations (cpexport)
+    # and its request gate the permissions table (cpexport_cli).
+    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / part) for part in (".", "layers/common", "cli"))
     return subprocess.Popen(
         [sys.executable, "-m", "local", "serve", "--template", str(TEMPLATE), "--time-scale", "0.01", *extra],
         cwd=ROOT,

@@ -400,3 +400,12 @@ def test_the_task_factory_the_athena_sync_service_is_plugged_into() -> None:
         "heartbeat_endpoint",
     ]
     assert "callback_endpoint.interrupt_all()" in inspect.getsource(callback._eval_integration_pattern)
+
+
+def test_moto_still_has_no_policy_simulator() -> None:
+    # The harness adds IamResponse.simulate_principal_policy only where moto has none (`_add_missing`):
+    # a moto that gains one would answer cpexport verify's simulations with its own evaluation.
+    from moto.iam.responses import IamResponse
+
+    added = IamResponse.__dict__.get("simulate_principal_policy")
+    assert added is None or added.__module__ == "local.harness.moto_patches"

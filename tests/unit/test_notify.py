@@ -97,6 +97,8 @@ def test_events_that_eventbridge_refuses_do_not_make_the_notification_go_out_twi
     bus = _FlakyBus(fail=True)
     verdict = notify_on_call(NotifyInput(execution_arn=EXECUTION, results=[result()]), settings, bus)
     assert verdict.status == "SUCCEEDED" and bus.published == 1
+    # and the verdict says what EventBridge did not take (cpexport verify reads it from the history)
+    assert (verdict.message_id, verdict.events, verdict.events_failed) == ("message-1", 1, 1)
 
 
 def _partition(stamp: str) -> dict[str, object]:
@@ -122,3 +124,21 @@ def test_a_job_written_into_two_request_folders_names_both_partitions_and_a_fail
     assert {"table", "partition", "partitions"}.isdisjoint(events["_order"])
     assert f"queryable: table db.profile_versions, partitions {first['name']}; {second['name']}" in message
     assert message.count("queryable:") == 1
+
+
+def test_a_verification_is_recognisable_in_the_subject_the_message_and_its_result_event():
+    # Given the result of the backfill `cpexport verify` ran
+    notify = NotifyInput(execution_arn=EXECUTION, results=[result(backfill=True, verification=True)])
+
+    # When on-call and other systems are told
+    subject, message = build_subject(notify), build_message(notify, "bucket")
+    ((_, detail),) = result_events(notify, "bucket")
+
+    # Then nobody mistakes it for a night's export
+    assert subject.startswith("Customer Profiles export verification SUCCEEDED: shop")
+    assert "shop / _profile: SUCCEEDED (verification)" in message
+    assert detail["verification"] is True and detail["backfill"] is True
+    # and an ordinary export's event says it is none
+    assert (
+        result_events(NotifyInput(execution_arn=EXECUTION, results=[result()]), "bucket")[0][1]["verification"] is False
+    )

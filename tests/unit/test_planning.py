@@ -89,6 +89,27 @@ def test_backfill_is_honoured_for_the_narrowed_selection():
     assert result.correlation_id == "ticket-42"
 
 
+def test_a_verification_is_a_backfill_marked_as_such_and_needs_its_range():
+    # Given the request `cpexport verify` sends: a few minutes already exported, marked as a verification
+    request = {
+        "domainName": "shop",
+        "objectTypes": ["_profile"],
+        "startTime": "2026-11-27T23:20:00Z",
+        "endTime": "2026-11-27T23:25:00Z",
+        "verification": True,
+    }
+
+    # When it is planned
+    (task,) = plan(request, {("shop", "_profile"): datetime(2026, 11, 27, 23, 30, tzinfo=UTC)}).exports
+
+    # Then it is a backfill (no watermark moves) that every report can tell apart
+    assert task.backfill and task.verification and not task.reconcile
+    assert task.window.end == datetime(2026, 11, 27, 23, 25, tzinfo=UTC)
+    # and a verification without a range, or of a reconcile, is refused
+    assert "verification is a backfill" in plan({"verification": True}).rejection.message
+    assert plan({"verification": True, "reconcile": True}).rejection is not None
+
+
 @pytest.mark.parametrize(
     ("request_", "expected"),
     [

@@ -57,6 +57,7 @@ from cpexport.models import (
     ExecutionStatus,
     ExportResult,
     ExportStatus,
+    ExportTask,
     ExportWindow,
     FailedExport,
     FileListing,
@@ -423,7 +424,8 @@ def _record_success(
             "database": catalogued.database,
             "table": catalogued.table,
             "partitions": [{"name": p.name, "location": p.location} for p in catalogued.partitions],
-        },
+        }
+        | _verification(export),
     )
     # The watermark moves before the ledger says COMPLETED: a request that sees the job recorded may take
     # the object type over and plans its window from the watermark, which must then be past this window.
@@ -454,6 +456,7 @@ def _record_success(
         watermark=watermark,
         duration_seconds=int((now - export.requested_at).total_seconds()),
         backfill=export.backfill,
+        verification=export.verification,
         reconcile=export.reconcile,
         database=catalogued.database,
         table=catalogued.table,
@@ -507,6 +510,11 @@ def _current_state(
     return update
 
 
+def _verification(task: ExportTask) -> dict[str, Any]:
+    """A verification's run record says so (`cpexport runs`); other runs carry no such attribute."""
+    return {"verification": True} if task.verification else {}
+
+
 def _reporting(recorded: RunRecorded, execution_arn: str) -> dict[str, Any]:
     """Who reports a job: the execution that recorded it (a retry of that execution included)."""
     reported = recorded.written or recorded.execution_arn == execution_arn
@@ -555,7 +563,8 @@ def record_failure(failed: FailedExport, state: StateTable, now: datetime | None
         failed.window,
         failed.request_key,
         _run_item(failed.execution_arn, failed.correlation_id, status, now)
-        | {"message": message[:2000], "backfill": failed.backfill},
+        | {"message": message[:2000], "backfill": failed.backfill}
+        | _verification(failed),
     )
     _settle_lease(failed, state, now, timed_out)
     logger.warning("export failed", extra={"object_type": failed.object_type, "reason": message})
@@ -567,6 +576,7 @@ def record_failure(failed: FailedExport, state: StateTable, now: datetime | None
         message=f"{message} ({_superseded(recorded)})" if recorded.superseded else message,
         watermark=state.get_watermark(failed.domain_name, failed.object_type),
         backfill=failed.backfill,
+        verification=failed.verification,
         **_reporting(recorded, failed.execution_arn),
     )
 

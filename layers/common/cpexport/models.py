@@ -165,6 +165,8 @@ class ExportRequest(Contract):
     correlation_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
     # A full export per object type (InitialStartTime to the watermark) that finds deleted objects.
     reconcile: bool = False
+    # A backfill that proves a deployment works (`cpexport verify`): recognisable in every report of it.
+    verification: bool = False
 
     @field_validator("object_types")
     @classmethod
@@ -185,6 +187,8 @@ class ExportRequest(Contract):
             raise ValueError(
                 "reconcile exports from InitialStartTime to the watermark: it takes no startTime or endTime"
             )
+        if self.verification and self.start_time is None:
+            raise ValueError("verification is a backfill of a range already exported: it needs a startTime")
         return self
 
     @property
@@ -216,6 +220,8 @@ class ExportTask(Contract):
     backfill: bool = False
     # A reconcile is a backfill of everything up to the watermark whose ids are compared with the current state.
     reconcile: bool = False
+    # A backfill `cpexport verify` asked for: reported as a verification, never as a night's export.
+    verification: bool = False
     execution_arn: str
     correlation_id: str
     request_key: str = Field(min_length=1, max_length=300)
@@ -449,6 +455,7 @@ class ExportResult(Contract):
     watermark: UtcDatetime | None = None
     duration_seconds: int | None = None
     backfill: bool = False
+    verification: bool = False
     reported: bool = True
     reported_by: str | None = None
     database: str | None = None
@@ -506,11 +513,17 @@ class NotifyInput(Contract):
 
 
 class NotifyOutput(Contract):
-    """The execution's verdict, read by the final Choice."""
+    """The execution's verdict, read by the final Choice.
+
+    `messageId` (SNS took the message) and `events`/`eventsFailed` (what EventBridge took) stay in the
+    execution's history: SNS messages and events cannot be read back, so `cpexport verify` reads these.
+    """
 
     status: Literal["SUCCEEDED", "FAILED"]
     subject: str
     message_id: str | None = None
+    events: int = 0
+    events_failed: int = 0
     failed: int
     succeeded: int
     skipped: int

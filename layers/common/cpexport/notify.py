@@ -67,9 +67,17 @@ def domains_of(notify: NotifyInput) -> list[str]:
     return sorted(names)
 
 
+def is_verification(notify: NotifyInput) -> bool:
+    """Whether the execution only verified a deployment (`cpexport verify`): on-call reads it as such."""
+    results = reported(notify)
+    return bool(results) and all(result.verification for result in results)
+
+
 def build_subject(notify: NotifyInput) -> str:
     """A subject that reads well in an inbox: status, domain, counts."""
     status = overall_status(notify)
+    if is_verification(notify):
+        status = f"verification {status}"
     domains = domains_of(notify)
     where = domains[0] if len(domains) == 1 else f"{len(domains)} domains" if domains else "request"
     if notify.rejection is not None:
@@ -88,7 +96,8 @@ def build_subject(notify: NotifyInput) -> str:
 
 def _line(result: ExportResult, bucket: str) -> list[str]:
     window = f"{render_utc(result.window.start)} .. {render_utc(result.window.end)}" if result.window else "no window"
-    head = f"- {result.domain_name} / {result.object_type}: {result.status.value}, window {window}"
+    kind = " (verification)" if result.verification else ""
+    head = f"- {result.domain_name} / {result.object_type}: {result.status.value}{kind}, window {window}"
     if result.status == ExportStatus.SKIPPED:
         return [f"- {result.domain_name} / {result.object_type}: up to date ({result.message})"]
     if not result.reported:
@@ -103,7 +112,9 @@ def _line(result: ExportResult, bucket: str) -> list[str]:
             lines.append(f"    queryable: table {result.database}.{result.table}, " + _partitions(result))
         lines += _current_state_lines(result)
         return lines
-    if result.backfill:
+    if result.verification:
+        stays = "a verification: no watermark is involved; run cpexport verify again once the reason is fixed"
+    elif result.backfill:
         stays = "the backfill did not complete; request it again"
     else:
         watermark = render_utc(result.watermark) if result.watermark else "unset (initial start)"
@@ -254,6 +265,7 @@ def result_events(notify: NotifyInput, bucket: str) -> list[tuple[str, dict[str,
             "window": result.window.to_wire() if result.window else None,
             "status": result.status.value,
             "backfill": result.backfill,
+            "verification": result.verification,
             "files": result.files,
             "records": result.records,
             "bytes": result.bytes,
@@ -347,6 +359,8 @@ def notify_on_call(notify: NotifyInput, settings: Settings, publisher: Publisher
         status="FAILED" if overall_status(notify) == "FAILED" else "SUCCEEDED",
         subject=subject,
         message_id=message_id,
+        events=len(events),
+        events_failed=failed_events,
         **counts,
     )
 

@@ -238,6 +238,7 @@ def _plan(plan_input: PlanInput, settings: Settings, state: WatermarkReader, exe
                     window=window,
                     backfill=backfill is not None or request.reconcile,
                     reconcile=request.reconcile,
+                    verification=request.verification,
                     execution_arn=plan_input.execution_arn,
                     correlation_id=correlation_id,
                     request_key=key,
