@@ -346,35 +346,42 @@ class StateTable:
 
     def mark_unconfirmed(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> bool:
         """Mark a SUBMITTING job whose submission the service never showed; False if it was confirmed meanwhile."""
-        return self._conditional(
-            "UpdateItem",
-            self._api.update_item,
-            Key=self._key(domain_name, object_type, job_sort_key(window)),
-            UpdateExpression="SET #state = :unconfirmed, updatedAt = :now, finishedAt = :now",
-            ConditionExpression="#state = :submitting",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":unconfirmed": {"S": JobState.UNCONFIRMED.value},
-                ":submitting": {"S": JobState.SUBMITTING.value},
-                ":now": {"S": render_utc(now)},
-            },
+        return self._settle_open_job(
+            domain_name, object_type, window, now, JobState.UNCONFIRMED, (JobState.SUBMITTING,), "finishedAt = :now"
         )
 
     def mark_abandoned(self, domain_name: str, object_type: str, window: ExportWindow, now: datetime) -> bool:
         """Mark a job still SUBMITTING or SUBMITTED that no execution follows any more; False if it was settled."""
+        return self._settle_open_job(
+            domain_name,
+            object_type,
+            window,
+            now,
+            JobState.ABANDONED,
+            (JobState.SUBMITTING, JobState.SUBMITTED),
+            "finishedAt = if_not_exists(finishedAt, :now)",
+        )
+
+    def _settle_open_job(
+        self,
+        domain_name: str,
+        object_type: str,
+        window: ExportWindow,
+        now: datetime,
+        state: JobState,
+        open_states: tuple[JobState, ...],
+        finished: str,
+    ) -> bool:
+        """Move a ledger item to `state` only while it is in one of `open_states`; False if it had moved on."""
+        expected = {f":open{i}": {"S": open_state.value} for i, open_state in enumerate(open_states)}
         return self._conditional(
             "UpdateItem",
             self._api.update_item,
             Key=self._key(domain_name, object_type, job_sort_key(window)),
-            UpdateExpression="SET #state = :abandoned, updatedAt = :now, finishedAt = if_not_exists(finishedAt, :now)",
-            ConditionExpression="#state IN (:submitting, :submitted)",
+            UpdateExpression=f"SET #state = :state, updatedAt = :now, {finished}",
+            ConditionExpression=f"#state IN ({', '.join(expected)})",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":abandoned": {"S": JobState.ABANDONED.value},
-                ":submitting": {"S": JobState.SUBMITTING.value},
-                ":submitted": {"S": JobState.SUBMITTED.value},
-                ":now": {"S": render_utc(now)},
-            },
+            ExpressionAttributeValues={":state": {"S": state.value}, ":now": {"S": render_utc(now)}, **expected},
         )
 
     def forget_job(self, domain_name: str, object_type: str, window: ExportWindow, execution_arn: str) -> None:
