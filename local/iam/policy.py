@@ -4,40 +4,7 @@
 stack enforces, so a statement the offline stack refuses is one `verify` reports.
 """
 
-from cpexport_cli.policy import (
-    Caller,
-    Decision,
-    Request,
-    StatementMatch,
-    UnsupportedPolicyElement,
-    account_of,
-    applicable_statements,
-    arn_match,
-    conditions_hold,
-    decide,
-    delegates_to_account,
-    evaluate_identity,
-    evaluate_resource_policy,
-    is_account_principal,
-    statements_of,
-    wildcard_match,
-)
+from cpexport_cli import policy as _shared
+from cpexport_cli.policy import *  # noqa: F403 (the same names, listed once, in the CLI's __all__)
 
-__all__ = [
-    "Caller",
-    "Decision",
-    "Request",
-    "StatementMatch",
-    "UnsupportedPolicyElement",
-    "account_of",
-    "applicable_statements",
-    "arn_match",
-    "conditions_hold",
-    "decide",
-    "delegates_to_account",
-    "evaluate_identity",
-    "evaluate_resource_policy",
-    "is_account_principal",
-    "statements_of",
-    "wildcard_match",
-]
+__all__ = _shared.__all__
